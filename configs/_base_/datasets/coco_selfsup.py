@@ -1,0 +1,23 @@
+# COCO train2017 as unlabeled scenes (mmdet layout: data/coco/train2017/*.jpg). Views: 224 px.
+dataset_type = 'SceneImageDataset'
+data_root = 'data/coco/'
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, data_prefix='train2017', pipeline=None))
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# MoCo v2 per-view augmentation (after the crop).
+view_augment = [
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomApply', transforms=[dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
+                                              magnitude_std='inf', prob=1.0)], prob=0.5),
+    dict(type='RandomFlip', prob=0.5),
+]

@@ -1,0 +1,21 @@
+# The embedded demo: scenes of Fashion-MNIST objects on real photos (tools/dataset_converters/build_scene_dataset.py
+# writes them to data/demo). 128 px scenes, 64 px views, a small ResNet-18 on 2 CPU cores.
+dataset_type = 'SceneImageDataset'
+data_root = 'data/demo/scenes/'
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, data_prefix='train', pipeline=None))
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# MoCo v2 per-view augmentation; no blur at 64 px.
+view_augment = [
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomFlip', prob=0.5),
+]

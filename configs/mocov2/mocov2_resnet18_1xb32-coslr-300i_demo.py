@@ -1,0 +1,30 @@
+# MoCo v2 (symmetric loss) on the embedded demo scenes. Twin of configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py:
+# same backbone, data, views, schedule and seed; plain RandomResizedCrop views and an unweighted ContrastiveHead.
+_base_ = ['../_base_/datasets/demo_scenes.py', '../_base_/default_runtime.py']
+
+model = dict(
+    type='SymMoCo',
+    queue_len=4096,
+    feat_dim=128,
+    momentum=0.01,  # MMEngine EMA momentum (weight of the new parameters): MoCo m = 0.99 for this short run
+    data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(type='ResNet', depth=18, base_channels=32, strides=(1, 2, 2, 1), norm_cfg=dict(type='BN'),
+                  zero_init_residual=False),
+    neck=dict(type='MoCoV2Neck', in_channels=256, hid_channels=256, out_channels=128, with_avg_pool=True),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2,
+         transforms=[[dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.2, 1.0), backend='cv2')]
+                     + {{_base_.view_augment}}]),
+    dict(type='PackInputs', meta_keys=['sample_idx', 'img_path', 'ori_shape']),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.06, weight_decay=1e-4, momentum=0.9))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=300, by_epoch=False, begin=0, end=300)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=300)
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(type='CheckpointHook', interval=150, by_epoch=False,
+                                                                max_keep_ckpts=2))
+log_processor = dict(by_epoch=False)

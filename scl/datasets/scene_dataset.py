@@ -1,0 +1,39 @@
+import os.path as osp
+
+from mmpretrain.datasets import CustomDataset
+from mmpretrain.registry import DATASETS
+
+DATA_HELP = {
+    'coco': 'COCO train2017 goes to data/coco/train2017 (mmdet layout; see README "Data preparation")',
+    'demo': 'build the demo scenes with `python tools/dataset_converters/build_scene_dataset.py data/demo`',
+}
+
+
+@DATASETS.register_module()
+class SceneImageDataset(CustomDataset):
+    """Unlabeled scene images from a folder (COCO train2017, the demo scenes), for self-supervised pretraining.
+
+    mmpretrain's ``CustomDataset`` with ``with_label=False``, plus one clear error when the folder is missing or
+    holds no image. Every sample gets ``sample_idx`` (its index), which keys the saliency store.
+
+    Args:
+        data_root (str): Root of the data set, e.g. ``'data/coco/'``.
+        data_prefix (str): Image folder relative to ``data_root``, e.g. ``'train2017'``.
+        **kwargs: Passed to ``CustomDataset`` (``pipeline``, ``extensions``, ...).
+
+    Raises:
+        FileNotFoundError: The image folder does not exist or holds no image; the message names the path.
+    """
+
+    def __init__(self, data_root: str = '', data_prefix: str = '', **kwargs):
+        kwargs.setdefault('with_label', False)
+        folder = osp.join(data_root, data_prefix) if isinstance(data_prefix, str) else data_root
+        if not osp.isdir(folder):
+            hint = DATA_HELP['coco'] if 'coco' in folder else DATA_HELP['demo']
+            raise FileNotFoundError(f'image folder {osp.abspath(folder)} does not exist: {hint}')
+        try:
+            super().__init__(data_root=data_root, data_prefix=data_prefix, **kwargs)
+        except (RuntimeError, FileNotFoundError) as e:
+            raise FileNotFoundError(f'no usable images in {osp.abspath(folder)}: {e}') from e
+        if len(self) == 0:
+            raise FileNotFoundError(f'image folder {osp.abspath(folder)} holds no image')

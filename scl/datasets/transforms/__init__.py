@@ -1,0 +1,3 @@
+from .saliency_crop import MultiViewWithKeys, SaliencyCropTransform
+
+__all__ = ['SaliencyCropTransform', 'MultiViewWithKeys']

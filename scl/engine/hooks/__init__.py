@@ -1,0 +1,6 @@
+from .saliency_store_hook import SaliencyStoreHook, attach_saliency_store
+
+__all__ = ['SaliencyStoreHook', 'attach_saliency_store']
+from .saliency_visualization_hook import SaliencyVisualizationHook  # noqa: E402
+
+__all__ += ['SaliencyVisualizationHook']

@@ -1,0 +1,138 @@
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import get_rank
+from mmengine.dataset import InfiniteSampler
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner.loops import _InfiniteDataloaderIterator
+from mmpretrain.registry import HOOKS
+
+from scl.datasets.transforms.saliency_crop import SaliencyCropTransform, iter_transforms
+from scl.saliency_store import SaliencyStore
+
+CHECKPOINT_KEY = 'saliency_store'
+
+
+def attach_saliency_store(dataset, store) -> int:
+    """Attach ``store`` to every :class:`SaliencyCropTransform` of ``dataset``'s pipeline. Returns how many."""
+    n = 0
+    for t in iter_transforms(getattr(dataset, 'pipeline', None)):
+        if isinstance(t, SaliencyCropTransform):
+            t.store = store
+            n += 1
+    return n
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def _restart_workers(loop) -> None:
+    """Shut down dataloader workers started before the store existed (IterBasedTrainLoop starts them on build)."""
+    dataloader = loop.dataloader
+    for it in (getattr(getattr(loop, 'dataloader_iterator', None), '_iterator', None),
+               getattr(dataloader, '_iterator', None)):
+        if it is not None and hasattr(it, '_shutdown_workers'):
+            it._shutdown_workers()
+    if getattr(dataloader, '_iterator', None) is not None:
+        dataloader._iterator = None  # persistent workers: force new ones that see the store
+    sampler = getattr(dataloader, 'sampler', None)
+    if isinstance(sampler, InfiniteSampler):
+        # Closing the old iterator closed the sampler's one index generator; start it again from its seed, so the
+        # run sees the same sample order as if no worker had started before the store.
+        sampler.indices = sampler._indices_of_rank()
+    if hasattr(loop, 'dataloader_iterator'):
+        loop.dataloader_iterator = _InfiniteDataloaderIterator(dataloader)
+
+
+@HOOKS.register_module()
+class SaliencyStoreHook(Hook):
+    """Create the saliency store, share it with the data pipeline and the model, and keep it in checkpoints.
+
+    Before the run, a store of one ``grid_size x grid_size`` map per training sample (filled with 1, i.e. uniform) is
+    created under ``<work_dir>/saliency_store/rank<r>`` and attached to every :class:`SaliencyCropTransform` of the
+    training pipeline and to the model (whose ``saliency_store`` and ``saliency_ema`` it sets). Dataloader workers
+    started earlier are restarted so that they see it. The warm-up ends after ``warmup_epochs``: from then on crops
+    follow saliency (the flag lives in the store, so workers see it within their prefetch depth). The store is saved
+    in every checkpoint and restored on resume (a dataset of another size is an error).
+
+    Args:
+        grid_size (int): Side of each saliency map. Defaults to 16.
+        ema_rate (float): Weight of a new observation in the EMA update. Defaults to 0.5.
+        warmup_epochs (float, optional): Epochs of plain (unguided) crops. Defaults to None, i.e. 10% of the
+            schedule.
+        init_value (float): Initial value of every cell. Defaults to 1.0.
+        dtype (str): ``'float16'`` or ``'float32'``. Defaults to ``'float16'``.
+        store_dir (str, optional): Where the per-rank stores live. Defaults to ``<work_dir>/saliency_store``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self,
+                 grid_size: int = 16,
+                 ema_rate: float = 0.5,
+                 warmup_epochs: Optional[float] = None,
+                 init_value: float = 1.0,
+                 dtype: str = 'float16',
+                 store_dir: Optional[str] = None) -> None:
+        if grid_size < 1:
+            raise ValueError(f'grid_size must be >= 1, got {grid_size}')
+        if not 0 < ema_rate <= 1:
+            raise ValueError(f'ema_rate must be in (0, 1], got {ema_rate}')
+        if warmup_epochs is not None and warmup_epochs < 0:
+            raise ValueError(f'warmup_epochs must be >= 0, got {warmup_epochs}')
+        self.grid_size = grid_size
+        self.ema_rate = ema_rate
+        self.warmup_epochs = warmup_epochs
+        self.init_value = init_value
+        self.dtype = dtype
+        self.store_dir = store_dir
+        self.store: Optional[SaliencyStore] = None
+        self.warmup_iters = 0
+
+    def before_run(self, runner) -> None:
+        loop = runner.train_loop
+        dataset = loop.dataloader.dataset
+        directory = osp.join(self.store_dir or osp.join(runner.work_dir, 'saliency_store'), f'rank{get_rank()}')
+        self.store = SaliencyStore.create(
+            directory, len(dataset), grid_size=self.grid_size, init_value=self.init_value, dtype=self.dtype)
+        if attach_saliency_store(dataset, self.store) == 0:
+            runner.logger.warning('SaliencyStoreHook: the training pipeline has no SaliencyCropTransform; the store '
+                                  'is only updated by the model (e.g. to monitor a MoCo baseline)')
+        model = _unwrap(runner.model)
+        if not hasattr(model, 'saliency_store'):
+            raise TypeError(f'SaliencyStoreHook needs a model with a saliency update (SCLAlgorithm), got '
+                            f'{type(model).__name__}')
+        model.saliency_store = self.store
+        model.saliency_ema = self.ema_rate
+        _restart_workers(loop)
+
+        iters_per_epoch = max(1, len(loop.dataloader))
+        if self.warmup_epochs is None:
+            self.warmup_iters = int(round(0.1 * runner.max_iters))
+        else:
+            self.warmup_iters = int(round(self.warmup_epochs * iters_per_epoch))
+        runner.logger.info(f'SaliencyStoreHook: {self.store}; warm-up of {self.warmup_iters} iterations '
+                           f'({self.warmup_iters / iters_per_epoch:.2f} epochs) with unguided crops')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self.store.set_guided(runner.iter >= self.warmup_iters)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.store is not None:
+            self.store.flush()
+            checkpoint[CHECKPOINT_KEY] = self.store.state_dict()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not getattr(runner, '_resume', False) or self.store is None:
+            return  # `load_from` (weights only) starts a fresh store
+        if CHECKPOINT_KEY not in checkpoint:
+            runner.logger.warning('the resumed checkpoint has no saliency store; starting from uniform maps')
+            return
+        self.store.load_state_dict(checkpoint[CHECKPOINT_KEY])
+        runner.logger.info('SaliencyStoreHook: restored the saliency store from the checkpoint')
+
+    def after_run(self, runner) -> None:
+        if self.store is not None:
+            self.store.flush()

@@ -1,0 +1,2 @@
+from .heads import *  # noqa: F401,F403
+from .selfsup import *  # noqa: F401,F403

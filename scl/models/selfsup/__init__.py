@@ -1,0 +1,3 @@
+from .scl import SCLAlgorithm, SymMoCo
+
+__all__ = ['SCLAlgorithm', 'SymMoCo']

@@ -1,0 +1,160 @@
+"""The saliency store: one small saliency map per training sample, shared with dataloader workers.
+
+The maps live in a file-backed memory map (``maps.npy``, N x G x G, float16 by default) with a tiny state file
+(``state.npy``: the "guided" flag that ends the warm-up). Pickling a store pickles its path only, so a dataloader
+worker (fork or spawn, persistent or not) re-opens the same file and sees every update the trainer writes, through the
+operating system's shared page cache. Each rank owns its own directory; ranks apply the same gathered updates in the
+same order, so their stores stay identical.
+"""
+import os
+import os.path as osp
+
+import numpy as np
+import torch
+
+_GUIDED = 0  # index of the guided flag in state.npy
+
+
+class SaliencyStore:
+    """N x G x G saliency maps in [0, 1], in each image's own normalised coordinates.
+
+    Cell ``(r, c)`` of a map covers ``[c / G, (c + 1) / G) x [r / G, (r + 1) / G)`` of the image (x, y).
+
+    Args:
+        directory (str): Directory holding ``maps.npy`` and ``state.npy``.
+        writable (bool): Open for writing (the trainer) or read-only (dataloader workers). Defaults to True.
+
+    Use :meth:`create` to make a new store and :meth:`open` (or unpickling) to attach to an existing one.
+    """
+
+    def __init__(self, directory, writable=True):
+        self.directory = osp.abspath(directory)
+        self.writable = writable
+        mode = 'r+' if writable else 'r'
+        for name in ('maps.npy', 'state.npy'):
+            if not osp.isfile(osp.join(self.directory, name)):
+                raise FileNotFoundError(f'saliency store file {osp.join(self.directory, name)} does not exist; '
+                                        'create the store with SaliencyStore.create (SaliencyStoreHook does it)')
+        self.maps = np.load(osp.join(self.directory, 'maps.npy'), mmap_mode=mode)
+        self.state = np.load(osp.join(self.directory, 'state.npy'), mmap_mode=mode)
+
+    @classmethod
+    def create(cls, directory, num_samples, grid_size=16, init_value=1.0, dtype='float16'):
+        """Create (overwriting) a store of ``num_samples`` maps filled with ``init_value``."""
+        if num_samples <= 0:
+            raise ValueError(f'a saliency store needs at least one sample, got num_samples={num_samples}')
+        if grid_size <= 0:
+            raise ValueError(f'grid_size must be positive, got {grid_size}')
+        if dtype not in ('float16', 'float32'):
+            raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+        os.makedirs(directory, exist_ok=True)
+        maps = np.lib.format.open_memmap(
+            osp.join(directory, 'maps.npy'), mode='w+', dtype=dtype, shape=(num_samples, grid_size, grid_size))
+        maps[:] = init_value
+        maps.flush()
+        del maps
+        state = np.lib.format.open_memmap(osp.join(directory, 'state.npy'), mode='w+', dtype=np.int64, shape=(4, ))
+        state[:] = 0
+        state.flush()
+        del state
+        return cls(directory, writable=True)
+
+    @classmethod
+    def open(cls, directory, writable=False):
+        return cls(directory, writable=writable)
+
+    # -- pickling: workers re-open the file read-only -------------------------------------------------------------
+    def __getstate__(self):
+        return dict(directory=self.directory)
+
+    def __setstate__(self, state):
+        self.__init__(state['directory'], writable=False)
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(directory={self.directory!r}, num_samples={self.num_samples}, '
+                f'grid_size={self.grid_size}, dtype={self.maps.dtype}, guided={self.guided})')
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+    @property
+    def num_samples(self):
+        return self.maps.shape[0]
+
+    @property
+    def grid_size(self):
+        return self.maps.shape[1]
+
+    def __len__(self):
+        return self.num_samples
+
+    def get(self, index):
+        """The map of sample ``index`` as a float32 G x G copy."""
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f'sample index {index} is outside the saliency store of {self.num_samples} samples')
+        return np.array(self.maps[index], dtype=np.float32)
+
+    @property
+    def guided(self):
+        """False during the warm-up (crops ignore the maps), True afterwards."""
+        return bool(self.state[_GUIDED])
+
+    # -- writing (trainer only) ------------------------------------------------------------------------------------
+    def _check_writable(self):
+        if not self.writable:
+            raise PermissionError(f'the saliency store at {self.directory} was opened read-only')
+
+    def set_guided(self, guided):
+        self._check_writable()
+        if bool(self.state[_GUIDED]) != bool(guided):
+            self.state[_GUIDED] = int(bool(guided))
+            self.state.flush()
+
+    def update(self, indices, values, coverage, rate):
+        """Blend ``values`` into the maps of ``indices`` by EMA where ``coverage`` is set.
+
+        ``S[i] = (1 - rate) * S[i] + rate * values`` on covered cells; uncovered cells keep their value. Rows are
+        applied in order, so a sample that appears twice (two views) is blended twice.
+
+        Shape:
+            indices: (M, ), values: (M, G, G) in [0, 1], coverage: (M, G, G) bool.
+        """
+        self._check_writable()
+        indices = np.asarray(indices, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float32)
+        coverage = np.asarray(coverage, dtype=bool)
+        G = self.grid_size
+        if values.shape != (len(indices), G, G) or coverage.shape != values.shape:
+            raise ValueError(f'update shapes do not fit a store of grid {G}: indices {indices.shape}, '
+                             f'values {values.shape}, coverage {coverage.shape}')
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.num_samples):
+            raise IndexError(f'sample indices {indices.min()}..{indices.max()} are outside the saliency store of '
+                             f'{self.num_samples} samples (was the store made for another dataset?)')
+        for i, v, c in zip(indices, values, coverage):
+            old = self.maps[i].astype(np.float32)
+            self.maps[i] = np.where(c, (1.0 - rate) * old + rate * v, old)
+
+    def flush(self):
+        if self.writable:
+            self.maps.flush()
+            self.state.flush()
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def state_dict(self):
+        return dict(maps=torch.from_numpy(np.array(self.maps)), guided=self.guided)
+
+    def load_state_dict(self, state_dict):
+        """Restore maps saved by :meth:`state_dict` bit-exactly.
+
+        Raises:
+            ValueError: The checkpoint's store was made for a data set of another size or another grid.
+        """
+        self._check_writable()
+        maps = state_dict['maps']
+        maps = maps.numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
+        if maps.shape != self.maps.shape:
+            raise ValueError(
+                f'the checkpoint holds saliency maps of shape {tuple(maps.shape)} (samples, grid, grid) but the '
+                f'training set has {self.num_samples} samples with grid {self.grid_size}: resume with the same '
+                'dataset and SaliencyStoreHook.grid_size, or start a new run without --resume')
+        self.maps[:] = maps.astype(self.maps.dtype, copy=False)
+        self.set_guided(state_dict.get('guided', False))
+        self.flush()

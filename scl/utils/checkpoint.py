@@ -1,0 +1,25 @@
+"""Make mmengine 0.10 checkpoints loadable under torch >= 2.6's ``torch.load(weights_only=True)`` default.
+
+mmengine saves its MessageHub (``HistoryBuffer`` objects holding numpy arrays) in every checkpoint; torch's safe
+unpickler rejects those classes, so ``--resume`` and ``init_cfg=dict(type='Pretrained')`` fail with
+"Weights only load failed". Instead of turning the safe loader off, we allow-list exactly the classes mmengine writes.
+Called once, when ``scl`` is imported.
+"""
+import numpy as np
+import torch
+
+
+def _numpy_globals():
+    from numpy.core import multiarray  # numpy < 2 (pinned): pickles name numpy.core.multiarray
+    dtypes = [type(np.dtype(t)) for t in ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+                                           'uint64', 'float16', 'float32', 'float64')]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype] + dtypes
+
+
+def allow_mmengine_checkpoints():
+    """Allow-list the classes that mmengine puts into checkpoints (idempotent)."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4 has no weights_only default to satisfy
+        return
+    from mmengine.logging.history_buffer import HistoryBuffer
+    add([HistoryBuffer] + _numpy_globals())

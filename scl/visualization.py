@@ -1,0 +1,109 @@
+"""Pictures of what the model finds salient: images, their saliency maps and sampled crop pairs."""
+import os
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import mmcv
+import numpy as np
+import torch
+
+from scl.utils.saliency_geometry import reduce_feature_map
+
+PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
+
+
+def load_rgb(path: str) -> np.ndarray:
+    """Read an image as RGB uint8; one clear error naming the file when it is missing or corrupt."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image file {path} does not exist')
+    img = mmcv.imread(path, channel_order='rgb')
+    if img is None:
+        raise ValueError(f'image file {path} is corrupt or not an image')
+    return img
+
+
+def sample_crop_pairs(transform, img: np.ndarray, saliency: np.ndarray, num_pairs: int, guided: bool = True):
+    """Sample ``num_pairs`` crop pairs of ``img`` with a SaliencyCropTransform's sampler (without resizing).
+
+    Returns a list of ``num_views x 4`` pixel boxes.
+    """
+    h, w = img.shape[:2]
+    probs = transform._anchor_probs(saliency) if (guided and transform.anchor == 'saliency') else None
+    return [transform.sample_boxes(h, w, probs, saliency.shape[0])[2] for _ in range(num_pairs)]
+
+
+def render_saliency_figure(images: Sequence[np.ndarray],
+                           maps: Sequence[np.ndarray],
+                           out_path: str,
+                           crop_pairs: Optional[Sequence[List[np.ndarray]]] = None,
+                           titles: Optional[Sequence[str]] = None,
+                           suptitle: Optional[str] = None) -> str:
+    """One row per image: the image, its saliency map over it, and (optionally) sampled crop pairs.
+
+    Returns the path written.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    cols = 3 if crop_pairs is not None else 2
+    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.6 * n), squeeze=False)
+    for i, (img, sal) in enumerate(zip(images, maps)):
+        h, w = img.shape[:2]
+        ax = axes[i][0]
+        ax.imshow(img)
+        ax.set_title(titles[i] if titles else f'image {i}', fontsize=8)
+        ax = axes[i][1]
+        ax.imshow(img)
+        ax.imshow(sal, cmap='jet', alpha=0.5, extent=(0, w, h, 0), interpolation='bilinear', vmin=0, vmax=1)
+        ax.set_title(f'saliency (min {sal.min():.2f}, max {sal.max():.2f})', fontsize=8)
+        if crop_pairs is not None:
+            ax = axes[i][2]
+            ax.imshow(img)
+            for j, boxes in enumerate(crop_pairs[i]):
+                colour = PAIR_COLOURS[j % len(PAIR_COLOURS)]
+                for v, (x1, y1, x2, y2) in enumerate(boxes):
+                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5,
+                                           linestyle='-' if v == 0 else '--'))
+            ax.set_title('sampled crop pairs (solid / dashed)', fontsize=8)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+@torch.no_grad()
+def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
+                   encoder: str = 'key') -> np.ndarray:
+    """Saliency of whole images from a model's own feature map (works for SCL and MoCo checkpoints alike).
+
+    Each image is resized to ``size x size``, passed through the key (momentum) encoder's backbone (or the query
+    backbone with ``encoder='query'``), reduced over channels, normalised to [0, 1] and resampled to the grid.
+
+    Returns:
+        np.ndarray: ``len(images) x grid_size x grid_size``.
+    """
+    if encoder == 'key' and hasattr(model, 'encoder_k'):
+        backbone = model.encoder_k.module[0]
+    else:
+        backbone = model.backbone
+    was_training = backbone.training
+    backbone.eval()
+    batch = np.stack([mmcv.imresize(img, (size, size)) for img in images])
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # RGB, as the preprocessor's output order
+    pre = model.data_preprocessor  # ImgDataPreprocessor buffers: C x 1 x 1
+    x = (x - pre.mean.view(1, -1, 1, 1).cpu()) / pre.std.view(1, -1, 1, 1).cpu()
+    device = next(backbone.parameters()).device
+    feat = backbone(x.to(device))[-1]
+    backbone.train(was_training)
+    maps = reduce_feature_map(feat, reduce)[:, None]
+    maps = torch.nn.functional.interpolate(maps, size=(grid_size, grid_size), mode='bilinear', align_corners=False)
+    return maps[:, 0].clamp(0, 1).cpu().numpy()
