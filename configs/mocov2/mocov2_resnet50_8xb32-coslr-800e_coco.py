@@ -14,9 +14,7 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2,
-         transforms=[[dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow')]
-                     + {{_base_.view_augment}}]),
+    dict(type='MultiView', num_views=2, transforms=[{{_base_.moco_view_pipeline}}]),
     dict(type='PackInputs', meta_keys=['sample_idx', 'img_path', 'ori_shape']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

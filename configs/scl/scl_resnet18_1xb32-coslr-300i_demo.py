@@ -17,7 +17,8 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='SaliencyCropTransform', size=64, scale=(0.2, 1.0), gamma=1.0, anchor='saliency'),
+    dict(type='SaliencyCropTransform', size={{_base_.view_size}}, backend={{_base_.crop_backend}},
+         scale=(0.2, 1.0), gamma=1.0, anchor='saliency'),
     dict(type='MultiViewWithKeys', num_views=2, transforms={{_base_.view_augment}}, keys=dict(flip=False)),
     dict(type='PackInputs', algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip'],
          meta_keys=['sample_idx', 'img_path', 'ori_shape']),

@@ -1,10 +1,14 @@
 """Make mmengine 0.10 checkpoints loadable under torch >= 2.6's ``torch.load(weights_only=True)`` default.
 
-mmengine saves its MessageHub (``HistoryBuffer`` objects holding numpy arrays) in every checkpoint; torch's safe
-unpickler rejects those classes, so ``--resume`` and ``init_cfg=dict(type='Pretrained')`` fail with
-"Weights only load failed". Instead of turning the safe loader off, we allow-list exactly the classes mmengine writes.
-Called once, when ``scl`` is imported.
+mmengine saves its MessageHub (``HistoryBuffer`` objects holding numpy arrays, whose statistics methods pickle as
+``getattr(HistoryBuffer, 'min')``) in every checkpoint; torch's safe unpickler rejects those globals, so ``--resume``
+and ``init_cfg=dict(type='Pretrained')`` fail with "Weights only load failed". Instead of turning the safe loader off,
+we allow-list exactly what mmengine writes. ``builtins.getattr`` in particular is *not* allowed: a restricted stand-in
+is registered under its name that resolves nothing but HistoryBuffer's statistics methods. Called once, when ``scl`` is
+imported.
 """
+import pickle
+
 import numpy as np
 import torch
 
@@ -16,10 +20,19 @@ def _numpy_globals():
     return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype] + dtypes
 
 
+def _history_buffer_getattr(obj, name):
+    """``getattr`` as mmengine's checkpoints use it: HistoryBuffer's statistics methods, nothing else."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and not name.startswith('_') and callable(vars(HistoryBuffer).get(name)):
+        return getattr(obj, name)  # a plain function of HistoryBuffer (min, max, mean, current, ...)
+    raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}), which SCL does not allow under '
+                                 "torch.load(weights_only=True)")
+
+
 def allow_mmengine_checkpoints():
     """Allow-list the classes that mmengine puts into checkpoints (idempotent)."""
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is None:  # torch < 2.4 has no weights_only default to satisfy
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    add([HistoryBuffer] + _numpy_globals())
+    add([HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())

@@ -21,3 +21,10 @@ view_augment = [
                                               magnitude_std='inf', prob=1.0)], prob=0.5),
     dict(type='RandomFlip', prob=0.5),
 ]
+# The two methods' views: SCL crops both views together (SaliencyCropTransform, then view_augment per view);
+# MoCo v2 crops each view independently (RandomResizedCrop, then the same view_augment).
+view_size = 224
+crop_backend = 'pillow'
+moco_view_pipeline = [
+    dict(type='RandomResizedCrop', scale=view_size, crop_ratio_range=(0.2, 1.0), backend=crop_backend)
+] + view_augment

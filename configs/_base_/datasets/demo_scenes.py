@@ -19,3 +19,10 @@ view_augment = [
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
     dict(type='RandomFlip', prob=0.5),
 ]
+# The two methods' views: SCL crops both views together (SaliencyCropTransform, then view_augment per view);
+# MoCo v2 crops each view independently (RandomResizedCrop, then the same view_augment).
+view_size = 64
+crop_backend = 'cv2'
+moco_view_pipeline = [
+    dict(type='RandomResizedCrop', scale=view_size, crop_ratio_range=(0.2, 1.0), backend=crop_backend)
+] + view_augment

@@ -109,7 +109,12 @@ class SaliencyCropTransform(BaseTransform):
 
     @cache_randomness
     def sample_boxes(self, height: int, width: int, probs: Optional[np.ndarray], grid_size: int):
-        """Draw the anchor and one box per view. Returns (anchor_cell (2,), anchor_xy (2,), boxes (V, 4))."""
+        """Draw the anchor and one box per view.
+
+        Returns:
+            tuple: anchor cell ``(row, col)``, anchor point ``(x, y)`` in pixels (inside the cell), and
+            ``num_views x 4`` boxes, each containing the pixel that holds the anchor point, hence the point.
+        """
         if probs is None:
             ax = np.random.uniform(0, width)
             ay = np.random.uniform(0, height)
@@ -125,7 +130,7 @@ class SaliencyCropTransform(BaseTransform):
         px = min(int(ax), width - 1)
         py = min(int(ay), height - 1)
         boxes = np.stack([self._box_containing(px, py, height, width) for _ in range(self.num_views)])
-        return cell.astype(np.int64), np.array([px, py]), boxes.astype(np.float32)
+        return cell.astype(np.int64), np.array([ax, ay]), boxes.astype(np.float32)
 
     def _box_containing(self, px: int, py: int, height: int, width: int) -> np.ndarray:
         area = height * width
@@ -221,7 +226,8 @@ class MultiViewWithKeys(BaseTransform):
     def __init__(self, transforms: List, num_views: int = 2, keys: Optional[dict] = None) -> None:
         if num_views < 1:
             raise ValueError(f'num_views must be >= 1, got {num_views}')
-        self.pipeline = Compose(transforms)
+        # Build from mmpretrain's registry (mmcv's Compose alone uses the default scope, unset outside a Runner).
+        self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms])
         self.num_views = num_views
         self.keys = dict(flip=False) if keys is None else dict(keys)
 

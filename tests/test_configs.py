@@ -1,0 +1,55 @@
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from conftest import ROOT
+
+CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True) if '_base_' not in p)
+
+
+def test_there_are_configs():
+    assert len(CONFIGS) >= 5
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
+def test_config_loads(path):
+    cfg = Config.fromfile(path)
+    assert 'model' in cfg
+    assert cfg.get('default_scope') in ('mmpretrain', 'mmdet')
+    assert 'scl' in cfg.custom_imports['imports'] and cfg.custom_imports['allow_failed_imports'] is False
+
+
+def test_no_two_configs_share_a_basename():
+    names = [osp.basename(p) for p in CONFIGS]
+    assert len(names) == len(set(names))
+
+
+def test_headline_config_is_scl_resnet50_on_coco():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/scl_r50_coco.py'))
+    assert cfg.model.type == 'SCLAlgorithm' and cfg.model.backbone.depth == 50
+    assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
+    assert cfg.train_dataloader.dataset.data_prefix == 'train2017'
+    assert cfg.train_cfg.max_epochs == 800 and cfg.optim_wrapper.optimizer.lr == 0.3
+    assert cfg.model.momentum == 0.001 and cfg.model.queue_len == 65536 and cfg.model.head.temperature == 0.2
+
+
+def _without(d, keys):
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+@pytest.mark.parametrize('scl_cfg,moco_cfg', [
+    ('configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py'),
+    ('configs/scl/scl_resnet50_8xb32-coslr-800e_coco.py', 'configs/mocov2/mocov2_resnet50_8xb32-coslr-800e_coco.py'),
+])
+def test_mocov2_twins_differ_only_in_the_method(scl_cfg, moco_cfg):
+    a, b = Config.fromfile(osp.join(ROOT, scl_cfg)), Config.fromfile(osp.join(ROOT, moco_cfg))
+    assert a.model.backbone == b.model.backbone and a.model.neck == b.model.neck
+    assert _without(a.model, {'type', 'head', 'saliency_reduce'}) == _without(b.model, {'type', 'head'})
+    assert a.model.head.temperature == b.model.head.temperature
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'randomness', 'data_preprocessor'):
+        assert a[key] == b[key], key
+    assert _without(a.train_dataloader, {'dataset'}) == _without(b.train_dataloader, {'dataset'})
+    # Same per-view augmentation after the crop.
+    assert a.train_dataloader.dataset.pipeline[2].transforms == b.train_dataloader.dataset.pipeline[1].transforms[0][1:]

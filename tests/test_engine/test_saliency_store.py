@@ -1,0 +1,77 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from scl.saliency_store import SaliencyStore
+
+
+class StoreReader(Dataset):
+    """Returns what a dataloader worker reads from the store."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __len__(self):
+        return len(self.store)
+
+    def __getitem__(self, i):
+        return torch.tensor([float(self.store.get(i)[0, 0]), float(self.store.guided)])
+
+
+def read_all(loader):
+    return torch.cat([b for b in loader]).numpy()
+
+
+@pytest.mark.parametrize('context', ['fork', 'spawn'])
+def test_updates_visible_from_persistent_workers(tmp_path, context):
+    store = SaliencyStore.create(str(tmp_path / 's'), 4, grid_size=2, dtype='float32')
+    loader = DataLoader(StoreReader(store), batch_size=4, num_workers=1, persistent_workers=True,
+                        multiprocessing_context=context)
+    np.testing.assert_array_equal(read_all(loader), [[1, 0]] * 4)  # workers start here and stay alive
+    store.update([2], np.full((1, 2, 2), 0.0, np.float32), np.ones((1, 2, 2), bool), rate=0.5)
+    store.set_guided(True)
+    np.testing.assert_array_equal(read_all(loader), [[1, 1], [1, 1], [0.5, 1], [1, 1]])
+
+
+def test_pickles_as_a_read_only_view(tmp_path):
+    store = SaliencyStore.create(str(tmp_path / 's'), 3, grid_size=4)
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.directory == store.directory and not clone.writable
+    with pytest.raises(PermissionError):
+        clone.set_guided(True)
+    store.maps[1] = 0.25
+    assert clone.get(1)[0, 0] == 0.25
+
+
+def test_state_dict_round_trip_is_bit_exact(tmp_path):
+    a = SaliencyStore.create(str(tmp_path / 'a'), 5, grid_size=4)
+    rng = np.random.default_rng(0)
+    a.update(np.arange(5), rng.random((5, 4, 4)).astype(np.float32), rng.random((5, 4, 4)) > 0.5, rate=0.3)
+    a.set_guided(True)
+    sd = a.state_dict()
+    b = SaliencyStore.create(str(tmp_path / 'b'), 5, grid_size=4)
+    b.load_state_dict(sd)
+    assert np.array_equal(np.asarray(a.maps).view(np.uint16), np.asarray(b.maps).view(np.uint16))
+    assert b.guided
+
+
+def test_load_from_another_dataset_size_is_a_clear_error(tmp_path):
+    a = SaliencyStore.create(str(tmp_path / 'a'), 5, grid_size=4)
+    b = SaliencyStore.create(str(tmp_path / 'b'), 6, grid_size=4)
+    with pytest.raises(ValueError, match='6 samples'):
+        b.load_state_dict(a.state_dict())
+
+
+def test_update_checks(tmp_path):
+    s = SaliencyStore.create(str(tmp_path / 's'), 2, grid_size=2)
+    with pytest.raises(IndexError, match='outside'):
+        s.update([5], np.zeros((1, 2, 2)), np.ones((1, 2, 2), bool), 0.5)
+    with pytest.raises(ValueError, match='shapes'):
+        s.update([0], np.zeros((1, 3, 3)), np.ones((1, 3, 3), bool), 0.5)
+    with pytest.raises(ValueError, match='at least one'):
+        SaliencyStore.create(str(tmp_path / 't'), 0)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        SaliencyStore.open(str(tmp_path / 'nothing'))

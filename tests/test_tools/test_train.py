@@ -1,0 +1,90 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from conftest import ROOT, shrink_selfsup_cfg
+
+SCL_DEMO = osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')
+MOCO_DEMO = osp.join(ROOT, 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py')
+
+
+def run(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def test_baseline_two_iterations_write_a_checkpoint(tiny_data, tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(MOCO_DEMO), tiny_data, str(tmp_path))
+    run(cfg)
+    assert osp.isfile(tmp_path / 'iter_2.pth')
+    ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu')  # torch's weights_only default: see scl.utils
+    assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
+
+
+def test_scl_trains_saves_store_and_picture_and_resumes_bit_exactly(tiny_data, tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path), iters=4)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False)
+    cfg.custom_hooks[0]['warmup_epochs'] = 0
+    cfg.custom_hooks[0]['grid_size'] = 8
+    run(cfg)
+    assert osp.isfile(tmp_path / 'saliency' / 'saliency_final.png')
+    ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu')
+    saved = ckpt['saliency_store']['maps'].numpy()
+    assert saved.shape == (24, 8, 8) and saved.dtype == np.float16
+    assert (saved != 1).any(), 'the store was never updated'
+    final = np.load(tmp_path / 'saliency_store' / 'rank0' / 'maps.npy')
+    assert not np.array_equal(final, saved)  # iterations 3-4 changed it after the checkpoint
+
+    # Resume from iteration 2 with nothing left to train: the store must be the checkpoint's, bit for bit.
+    cfg2 = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / 'resumed'), iters=2)
+    cfg2.custom_hooks[0]['grid_size'] = 8
+    cfg2.custom_hooks = cfg2.custom_hooks[:1]
+    cfg2.resume, cfg2.load_from = True, str(tmp_path / 'iter_2.pth')
+    run(cfg2)
+    restored = np.load(tmp_path / 'resumed' / 'saliency_store' / 'rank0' / 'maps.npy')
+    assert np.array_equal(restored.view(np.uint16), saved.view(np.uint16))
+
+
+def test_resume_on_another_dataset_size_fails_clearly(tiny_data, tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / 'a'), iters=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, by_epoch=False)
+    cfg.custom_hooks = cfg.custom_hooks[:1]
+    run(cfg)
+    cfg2 = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / 'b'), iters=1)
+    cfg2.train_dataloader.dataset.data_prefix = 'val'  # 6 scenes instead of 24
+    cfg2.custom_hooks = cfg2.custom_hooks[:1]
+    cfg2.resume, cfg2.load_from = True, str(tmp_path / 'a' / 'iter_1.pth')
+    with pytest.raises(ValueError, match='24, 16, 16.*6 samples'):
+        run(cfg2)
+
+
+def test_missing_data_root_names_the_path(tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), str(tmp_path / 'nowhere'), str(tmp_path / 'wd'))
+    with pytest.raises(FileNotFoundError, match='nowhere.*build_scene_dataset'):
+        run(cfg)
+
+
+def test_dist_train_two_processes_on_cpu_identical_stores(tiny_data, tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path), iters=3)
+    cfg.custom_hooks[0]['warmup_epochs'] = 0
+    cfg.custom_hooks = cfg.custom_hooks[:1]
+    cfg.train_dataloader.num_workers = 1  # workers too: they must see the store created after the loop
+    cfg_path = str(tmp_path / 'tiny_scl.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, PORT=str(29600 + os.getpid() % 300), PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools/dist_train.sh'), cfg_path, '2', '--work-dir',
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    a = np.load(tmp_path / 'saliency_store' / 'rank0' / 'maps.npy')
+    b = np.load(tmp_path / 'saliency_store' / 'rank1' / 'maps.npy')
+    assert (a != 1).any()
+    assert np.array_equal(a.view(np.uint16), b.view(np.uint16))
+    assert osp.isfile(tmp_path / 'iter_3.pth')

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Slurm training:  [GPUS=8] tools/slurm_train.sh <partition> <job-name> <config> <work-dir> [train.py args...]
+# Environment: GPUS (8), GPUS_PER_NODE (min(8, GPUS)), CPUS_PER_TASK (5), SRUN_ARGS ("").
+set -euo pipefail
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-$(( GPUS < 8 ? GPUS : 8 ))}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$ROOT":${PYTHONPATH:-} \
+srun -p "$PARTITION" \
+    --job-name="$JOB_NAME" \
+    --gres=gpu:"$GPUS_PER_NODE" \
+    --ntasks="$GPUS" \
+    --ntasks-per-node="$GPUS_PER_NODE" \
+    --cpus-per-task="$CPUS_PER_TASK" \
+    --kill-on-bad-exit=1 \
+    $SRUN_ARGS \
+    "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher="slurm" "${@:5}"
