@@ -17,11 +17,15 @@ def find_crop_transform(dataset):
     return None
 
 
+def evenly_spaced(n, k):
+    """Indices of ``min(k, n)`` evenly spaced samples of a data set of ``n``: the images every picture shows."""
+    return np.unique(np.linspace(0, n - 1, num=min(k, n)).astype(int))
+
+
 def render_store_figure(dataset, maps, out_path, num_images=6, num_pairs=3, crop_transform=None, seed=0,
                         suptitle=None):
     """Render ``num_images`` evenly spaced training images with their maps and sampled crop pairs."""
-    n = len(dataset)
-    indices = np.unique(np.linspace(0, n - 1, num=min(num_images, n)).astype(int))
+    indices = evenly_spaced(len(dataset), num_images)
     images = [load_rgb(dataset.get_data_info(int(i))['img_path']) for i in indices]
     sal = [np.asarray(maps[int(i)], dtype=np.float32) for i in indices]
     pairs = None

@@ -1,0 +1,159 @@
+"""Measure SCL's overhead over MoCo v2 on the same config, in one run.
+
+    python tools/analysis_tools/benchmark_overhead.py [--steps 30] [--out overhead.json]
+
+1. Train-step time (data preprocessor, both encoders, loss, backward, SGD step, and for SCL the saliency update and
+   store write) of the SCL demo config vs its MoCo v2 twin, on fixed pre-built batches, interleaved step by step so
+   that machine noise hits both alike. Reported: median per-step times and their ratio (goal <= 1.05).
+2. Per-sample time of SCL's crop (SaliencyCropTransform: one anchor, both views, scores) vs MoCo's two independent
+   RandomResizedCrops, on the same decoded images and output size (goal <= 1.2).
+"""
+import argparse
+import json
+import os.path as osp
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SCL_CFG = osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')
+MOCO_CFG = osp.join(ROOT, 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py')
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--scl-config', default=SCL_CFG)
+    p.add_argument('--moco-config', default=MOCO_CFG)
+    p.add_argument('--steps', type=int, default=30, help='timed steps per method (after 3 warm-up steps)')
+    p.add_argument('--batches', type=int, default=4, help='distinct pre-built batches cycled through')
+    p.add_argument('--samples', type=int, default=300, help='samples timed per crop transform, x repeats')
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--out', help='write the figures as JSON here')
+    return p.parse_args()
+
+
+def build(cfg_path, store_dir):
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS, MODELS
+
+    from scl.engine.hooks import attach_saliency_store
+    from scl.saliency_store import SaliencyStore
+    cfg = Config.fromfile(cfg_path)
+    init_default_scope('mmpretrain')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    if hasattr(model, 'saliency_store'):
+        store = SaliencyStore.create(store_dir, len(dataset), grid_size=16)
+        store.set_guided(True)  # time the guided regime, not the warm-up
+        attach_saliency_store(dataset, store)
+        model.saliency_store = store
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    return cfg, dataset, model, optim
+
+
+def make_batches(dataset, batch_size, n, seed=0):
+    from mmengine.dataset import default_collate
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    return [default_collate([dataset[int(i)] for i in rng.integers(0, len(dataset), batch_size)]) for _ in range(n)]
+
+
+def time_train_steps(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {}
+        for name, path in (('scl', args.scl_config), ('mocov2', args.moco_config)):
+            cfg, dataset, model, optim = build(path, osp.join(tmp, name))
+            runs[name] = (model, optim, make_batches(dataset, cfg.train_dataloader.batch_size, args.batches))
+        times = {name: [] for name in runs}
+        for step in range(args.steps + 3):
+            for name, (model, optim, batches) in runs.items():
+                batch = batches[step % len(batches)]
+                t0 = time.perf_counter()
+                model.train_step(batch, optim)
+                if step >= 3:
+                    times[name].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return dict(
+        batch_size=cfg.train_dataloader.batch_size,
+        steps=args.steps,
+        scl_step_s=med['scl'],
+        mocov2_step_s=med['mocov2'],
+        ratio=med['scl'] / med['mocov2'],
+        scl_step_s_iqr=[float(np.percentile(times['scl'], q)) for q in (25, 75)],
+        mocov2_step_s_iqr=[float(np.percentile(times['mocov2'], q)) for q in (25, 75)])
+
+
+def time_crops(args):
+    from mmpretrain.registry import TRANSFORMS
+
+    from scl.saliency_store import SaliencyStore
+    from scl.visualization import load_rgb
+    scl_cfg = Config.fromfile(args.scl_config)
+    from mmpretrain.registry import DATASETS
+    dataset = DATASETS.build(dict(scl_cfg.train_dataloader.dataset, pipeline=[]))
+    n = min(args.samples, len(dataset))
+    images = [load_rgb(dataset.get_data_info(i)['img_path']) for i in range(n)]
+    size = scl_cfg.view_size
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SaliencyStore.create(tmp, len(dataset), grid_size=16)
+        rng = np.random.default_rng(0)
+        store.maps[:] = rng.random(store.maps.shape).astype(np.float16)  # a non-trivial anchor distribution
+        store.set_guided(True)
+        crop = TRANSFORMS.build(dict(type='SaliencyCropTransform', size=size, backend=scl_cfg.crop_backend))
+        crop.store = store
+        rrc = TRANSFORMS.build(dict(type='RandomResizedCrop', scale=size, crop_ratio_range=(0.2, 1.0),
+                                    backend=scl_cfg.crop_backend))
+
+        def run_scl():
+            for i, img in enumerate(images):
+                crop(dict(img=img, sample_idx=i))
+
+        def run_rrc():
+            for img in images:
+                rrc(dict(img=img))
+                rrc(dict(img=img))
+
+        t = {'scl': [], 'rrc': []}
+        np.random.seed(0)
+        for _ in range(args.repeats):
+            for name, fn in (('scl', run_scl), ('rrc', run_rrc)):
+                t0 = time.perf_counter()
+                fn()
+                t[name].append((time.perf_counter() - t0) / n)
+    med = {k: float(np.median(v)) for k, v in t.items()}
+    return dict(samples=n, repeats=args.repeats, view_size=size, saliency_crop_us=med['scl'] * 1e6,
+                two_random_resized_crops_us=med['rrc'] * 1e6, ratio=med['scl'] / med['rrc'])
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    import scl  # noqa: F401
+    from tqdm import tqdm
+    results = {}
+    for name, fn in tqdm([('train_step', time_train_steps), ('crop', time_crops)], desc='benchmarks'):
+        results[name] = fn(args)
+    results['machine'] = dict(python=platform.python_version(), torch=torch.__version__, threads=args.threads,
+                              processor=platform.processor() or platform.machine(), cpus=torch.get_num_threads())
+    s, c = results['train_step'], results['crop']
+    print(f"train step (batch {s['batch_size']}): SCL {s['scl_step_s'] * 1e3:.1f} ms, MoCo v2 "
+          f"{s['mocov2_step_s'] * 1e3:.1f} ms -> ratio {s['ratio']:.3f} (goal <= 1.05)")
+    print(f"crop per sample ({c['view_size']} px, 2 views): SaliencyCropTransform {c['saliency_crop_us']:.0f} us, "
+          f"2 x RandomResizedCrop {c['two_random_resized_crops_us']:.0f} us -> ratio {c['ratio']:.3f} (goal <= 1.2)")
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Draw training images with their saliency maps and sampled crop pairs.
+
+    python tools/analysis_tools/visualize_saliency.py <config> <checkpoint> [--out saliency.png]
+
+Maps come from the checkpoint's saliency store (SCL runs). ``--source model`` (the default for checkpoints without a
+store, e.g. MoCo v2) computes them instead from the checkpoint's momentum encoder on whole images, with the same
+feature-map reduction SCL uses.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', help='the pretraining config')
+    p.add_argument('checkpoint', help='a checkpoint of that config')
+    p.add_argument('--out', help='PNG to write (default: <checkpoint dir>/saliency/<checkpoint name>.png)')
+    p.add_argument('--source', choices=['auto', 'store', 'model'], default='auto',
+                   help="'store': the checkpoint's saliency store; 'model': recompute from the momentum encoder")
+    p.add_argument('--num-images', type=int, default=6)
+    p.add_argument('--num-pairs', type=int, default=3, help='crop pairs drawn per image (0: none)')
+    p.add_argument('--grid-size', type=int, default=16, help="grid for --source model")
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import scl  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS, MODELS
+
+    from scl.engine.hooks.saliency_visualization_hook import (evenly_spaced, find_crop_transform,
+                                                               render_store_figure)
+    from scl.engine.hooks.saliency_store_hook import CHECKPOINT_KEY
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    if not osp.isfile(args.checkpoint):
+        print(f'error: checkpoint {args.checkpoint} does not exist', file=sys.stderr)
+        return 2
+    ckpt = torch.load(args.checkpoint, map_location='cpu')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    crop = find_crop_transform(dataset)
+    if crop is None and args.num_pairs:
+        from mmpretrain.registry import TRANSFORMS
+        crop = TRANSFORMS.build(dict(type='SaliencyCropTransform', size=64))  # draws pairs only, never resizes
+
+    source = args.source
+    if source == 'auto':
+        source = 'store' if CHECKPOINT_KEY in ckpt else 'model'
+    if source == 'store':
+        if CHECKPOINT_KEY not in ckpt:
+            print(f'error: {args.checkpoint} has no saliency store (not an SCL run); use --source model',
+                  file=sys.stderr)
+            return 2
+        maps = ckpt[CHECKPOINT_KEY]['maps'].float().numpy()
+        if len(maps) != len(dataset):
+            print(f'error: the checkpoint has maps for {len(maps)} images but the config\'s dataset has '
+                  f'{len(dataset)}', file=sys.stderr)
+            return 2
+        title = f'saliency store of {osp.basename(args.checkpoint)}'
+    else:
+        import numpy as np
+
+        from scl.visualization import load_rgb, model_saliency
+        model = MODELS.build(cfg.model)
+        model.load_state_dict(ckpt['state_dict'], strict=False)
+        n = len(dataset)
+        idx = evenly_spaced(n, args.num_images)
+        size = crop.size[0] if crop is not None else 224
+        imgs = [load_rgb(dataset.get_data_info(int(i))['img_path']) for i in idx]
+        maps = np.ones((n, args.grid_size, args.grid_size), np.float32)
+        maps[idx] = model_saliency(model, imgs, size, args.grid_size, getattr(model, 'saliency_reduce', 'mean_relu'))
+        title = f'momentum-encoder saliency of {osp.basename(args.checkpoint)}'
+    out = args.out or osp.join(
+        osp.dirname(osp.abspath(args.checkpoint)), 'saliency', osp.splitext(osp.basename(args.checkpoint))[0] + '.png')
+    render_store_figure(dataset, maps, out, args.num_images, args.num_pairs, crop if args.num_pairs else None,
+                        seed=args.seed, suptitle=title)
+    print(f'wrote {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
