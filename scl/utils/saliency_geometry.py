@@ -3,6 +3,8 @@
 A saliency grid of side G covers the image in normalised coordinates: cell (r, c) spans x in [c/G, (c+1)/G) and
 y in [r/G, (r+1)/G). Boxes are (x1, y1, x2, y2) in pixels of the source image; ``normalise_boxes`` maps them to [0, 1].
 """
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,21 +19,36 @@ def normalise_boxes(boxes, height, width):
     return boxes / scale
 
 
-def box_cell_overlap(box, grid_size):
-    """Fraction of each grid cell's area covered by a normalised box: (G, G) float32 in [0, 1]."""
-    edges = np.linspace(0.0, 1.0, grid_size + 1, dtype=np.float64)
-    ox = np.clip(np.minimum(edges[1:], box[2]) - np.maximum(edges[:-1], box[0]), 0, None) * grid_size
-    oy = np.clip(np.minimum(edges[1:], box[3]) - np.maximum(edges[:-1], box[1]), 0, None) * grid_size
-    return np.outer(oy, ox).astype(np.float32)
+@functools.lru_cache(maxsize=8)
+def _cell_edges(grid_size):
+    edges = np.linspace(0.0, 1.0, grid_size + 1, dtype=np.float32)
+    return edges[:-1], edges[1:]
+
+
+def box_scores(saliency, boxes):
+    """Area-weighted mean of a (G, G) map inside each normalised box: the crops' saliency scores.
+
+    Shape:
+        saliency: (G, G); boxes: (V, 4) normalised (x1, y1, x2, y2) -> (V, ) float32
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    V = len(boxes)
+    lo, hi = _cell_edges(saliency.shape[0])
+    # Overlap lengths of each box's x interval, then y interval, with each cell's interval: 2V x G in one pass.
+    starts = np.concatenate([boxes[:, 0], boxes[:, 1]])[:, None]
+    ends = np.concatenate([boxes[:, 2], boxes[:, 3]])[:, None]
+    overlap = np.minimum(hi, ends) - np.maximum(lo, starts)
+    np.maximum(overlap, 0, out=overlap)
+    ox, oy = overlap[:V], overlap[V:]
+    area = ox.sum(1) * oy.sum(1)
+    if np.any(area <= 0):
+        raise ValueError(f'a box does not overlap the image: {boxes[area <= 0].tolist()}')
+    return ((oy @ saliency.astype(np.float32, copy=False)) * ox).sum(1) / area  # sum_rc oy[r] S[r,c] ox[c]
 
 
 def box_score(saliency, box):
-    """Area-weighted mean of a (G, G) map inside a normalised box: the crop's saliency score."""
-    w = box_cell_overlap(box, saliency.shape[0])
-    total = w.sum()
-    if total <= 0:
-        raise ValueError(f'box {box} does not overlap the image')
-    return float((w * saliency).sum() / total)
+    """The saliency score of one normalised box (see :func:`box_scores`)."""
+    return float(box_scores(saliency, box)[0])
 
 
 def reduce_feature_map(feat, mode='mean_relu'):

@@ -3,13 +3,15 @@ import copy
 import math
 from typing import List, Optional, Sequence, Tuple
 
+import cv2
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
+from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms.utils import cache_randomness
 from mmpretrain.registry import TRANSFORMS
 
-from scl.utils.saliency_geometry import box_score, normalise_boxes
+from scl.utils.saliency_geometry import box_scores, normalise_boxes
 
 ANCHOR_MODES = ('saliency', 'uniform')
 
@@ -94,18 +96,34 @@ class SaliencyCropTransform(BaseTransform):
         self.max_attempts = max_attempts
         self.interpolation = interpolation
         self.backend = backend
+        if backend == 'cv2':
+            if interpolation not in cv2_interp_codes:
+                raise ValueError(f'interpolation must be one of {sorted(cv2_interp_codes)}, got {interpolation!r}')
+            self._cv2_interp = cv2_interp_codes[interpolation]
         self.store = None
 
     # -- randomness ------------------------------------------------------------------------------------------------
     def _anchor_probs(self, saliency: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        """Probabilities over the grid cells, or None for a uniform anchor point."""
+        """Unnormalised anchor weights ``S ** gamma`` over the grid cells (row-major), or None for a uniform anchor.
+
+        The draw scales by their total, so they need not sum to 1.
+        """
         if saliency is None:
             return None
-        p = np.clip(saliency.astype(np.float64), 0, None).ravel()**self.gamma
+        p = np.maximum(saliency.ravel(), 0)
+        if self.gamma != 1:
+            p = p.astype(np.float64)**self.gamma
         total = p.sum()
         if not np.isfinite(total) or total <= 0:
             return None  # an all-zero map carries no preference
-        return p / total
+        return p
+
+    @staticmethod
+    def _draw_cell(probs: np.ndarray, u: Optional[float] = None) -> int:
+        """One cell index with probability ``probs / probs.sum()``, by inverse CDF of the uniform ``u``."""
+        cdf = np.cumsum(probs)
+        u = np.random.uniform() if u is None else u
+        return min(int(np.searchsorted(cdf, u * cdf[-1], side='right')), probs.size - 1)
 
     @cache_randomness
     def sample_boxes(self, height: int, width: int, probs: Optional[np.ndarray], grid_size: int):
@@ -115,37 +133,38 @@ class SaliencyCropTransform(BaseTransform):
             tuple: anchor cell ``(row, col)``, anchor point ``(x, y)`` in pixels (inside the cell), and
             ``num_views x 4`` boxes, each containing the pixel that holds the anchor point, hence the point.
         """
+        u = np.random.random(3).tolist()  # one call: cell, x and y jitter (as Python floats: faster arithmetic)
         if probs is None:
-            ax = np.random.uniform(0, width)
-            ay = np.random.uniform(0, height)
-            cell = (np.array([int(ay * grid_size / height), int(ax * grid_size / width)])
-                    if grid_size else np.array([-1, -1]))
+            ax, ay = u[1] * width, u[2] * height
+            cell = [int(ay * grid_size / height), int(ax * grid_size / width)] if grid_size else [-1, -1]
         else:
-            flat = np.random.choice(probs.size, p=probs)
-            r, c = divmod(int(flat), grid_size)
-            cell = np.array([r, c])
-            ax = (c + np.random.uniform()) * width / grid_size
-            ay = (r + np.random.uniform()) * height / grid_size
+            r, c = divmod(self._draw_cell(probs, u[0]), grid_size)
+            cell = [r, c]
+            ax = (c + u[1]) * width / grid_size
+            ay = (r + u[2]) * height / grid_size
         # Integer anchor pixel inside the image.
         px = min(int(ax), width - 1)
         py = min(int(ay), height - 1)
-        boxes = np.stack([self._box_containing(px, py, height, width) for _ in range(self.num_views)])
-        return cell.astype(np.int64), np.array([ax, ay]), boxes.astype(np.float32)
+        boxes = [self._box_containing(px, py, height, width) for _ in range(self.num_views)]
+        return np.array(cell, dtype=np.int64), np.array([ax, ay]), np.array(boxes, dtype=np.float32)
 
-    def _box_containing(self, px: int, py: int, height: int, width: int) -> np.ndarray:
+    def _box_containing(self, px: int, py: int, height: int, width: int) -> list:
         area = height * width
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         for _ in range(self.max_attempts):
-            target_area = np.random.uniform(*self.scale) * area
-            aspect = math.exp(np.random.uniform(*log_ratio))
+            us, ur, ux, uy = np.random.random(4).tolist()  # one call per attempt: scale, ratio, x, y
+            target_area = (self.scale[0] + us * (self.scale[1] - self.scale[0])) * area
+            aspect = math.exp(log_lo + ur * (log_hi - log_lo))
             w = int(round(math.sqrt(target_area * aspect)))
             h = int(round(math.sqrt(target_area / aspect)))
             if 0 < w <= width and 0 < h <= height:
                 # Uniform among the positions whose box contains the anchor pixel, clamped to the image.
-                x1 = np.random.randint(max(0, px - w + 1), min(px, width - w) + 1)
-                y1 = np.random.randint(max(0, py - h + 1), min(py, height - h) + 1)
-                return np.array([x1, y1, x1 + w, y1 + h])
-        return np.array([0, 0, width, height])  # the whole image always contains the anchor
+                x_lo, x_hi = max(0, px - w + 1), min(px, width - w)
+                y_lo, y_hi = max(0, py - h + 1), min(py, height - h)
+                x1 = x_lo + min(int(ux * (x_hi - x_lo + 1)), x_hi - x_lo)
+                y1 = y_lo + min(int(uy * (y_hi - y_lo + 1)), y_hi - y_lo)
+                return [x1, y1, x1 + w, y1 + h]
+        return [0, 0, width, height]  # the whole image always contains the anchor
 
     # -- transform -------------------------------------------------------------------------------------------------
     def _read_saliency(self, results: dict):
@@ -171,14 +190,16 @@ class SaliencyCropTransform(BaseTransform):
         cell, _, boxes = self.sample_boxes(height, width, probs, grid_size)
 
         views = []
-        for x1, y1, x2, y2 in boxes.astype(np.int64):
+        for x1, y1, x2, y2 in boxes.astype(np.int64).tolist():
             crop = img[y1:y2, x1:x2]
-            views.append(
-                mmcv.imresize(
-                    crop, (self.size[1], self.size[0]), interpolation=self.interpolation, backend=self.backend))
+            if self.backend == 'cv2':  # what mmcv.imresize does for cv2, without its per-call argument handling
+                views.append(cv2.resize(crop, (self.size[1], self.size[0]), interpolation=self._cv2_interp))
+            else:
+                views.append(
+                    mmcv.imresize(
+                        crop, (self.size[1], self.size[0]), interpolation=self.interpolation, backend=self.backend))
         if saliency is not None and guided:
-            norm = normalise_boxes(boxes, height, width)
-            scores = np.array([box_score(saliency, b) for b in norm], dtype=np.float32)
+            scores = box_scores(saliency, normalise_boxes(boxes, height, width))
         else:
             scores = np.ones(self.num_views, dtype=np.float32)
 
