@@ -12,6 +12,7 @@ Layout written under ``out_dir``::
     scenes/val/000000.png ...              held-out scenes (Fashion-MNIST *test* objects)
     scenes/annotations/instances_train.json, instances_val.json   COCO format, boxes + RLE masks
     cls/train/000000.png ..., cls/train.txt     "train/000000.png <label>" lines (mmpretrain CustomDataset)
+    cls/train_1percent.txt, train_10percent.txt class-balanced seeded label subsets (semi-supervised protocols)
     cls/test/000000.png ...,  cls/test.txt
     meta.json                               the arguments, the sources used, and counts
 """
@@ -215,7 +216,7 @@ def mask_to_annotation(mask):
 def _progress(iterable, total, desc):
     try:
         from tqdm import tqdm
-        return tqdm(iterable, total=total, desc=desc, unit='img', leave=False)
+        return tqdm(iterable, total=total, desc=desc, unit='img', leave=False, disable=None)  # off without a TTY
     except ImportError:
         return iterable
 
@@ -274,8 +275,14 @@ def write_cls_split(out_dir, split, num, rng, backgrounds, images, labels, cfg):
         name = f'{i:06d}.png'
         _write_png(osp.join(img_dir, name), make_object_image(rng, backgrounds, images[src], cfg.cls_size))
         lines.append(f'{split}/{name} {int(labels[src])}')
-    with open(osp.join(out_dir, 'cls', f'{split}.txt'), 'w') as f:
+    ann_file = osp.join(out_dir, 'cls', f'{split}.txt')
+    with open(ann_file, 'w') as f:
         f.write('\n'.join(lines) + '\n')
+    if split == 'train':  # the semi-supervised protocols' label subsets
+        from .semi_subsets import balanced_subset, read_ann_file, subset_path, write_ann_file
+        items = read_ann_file(ann_file)
+        for pct in (1, 10):
+            write_ann_file(subset_path(ann_file, pct), balanced_subset(items, pct, seed=cfg.seed))
     with open(osp.join(out_dir, 'cls', 'classes.txt'), 'w') as f:
         f.write('\n'.join(FASHION_MNIST_CLASSES) + '\n')
     return len(lines)

@@ -4,6 +4,21 @@ import os
 import torch
 
 
+def revert_sync_bn(node) -> int:
+    """Replace every ``type='SyncBN'`` norm config inside ``node`` (a config dict / list) by ``'BN'``; count them."""
+    n = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            n += 1
+        for value in node.values():
+            n += revert_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            n += revert_sync_bn(value)
+    return n
+
+
 def prepare_launcher(cfg, launcher: str) -> None:
     """Make ``launcher`` work where there is no GPU.
 
@@ -12,6 +27,11 @@ def prepare_launcher(cfg, launcher: str) -> None:
     finds it initialised) and wrap with ``device_ids=None``. With GPUs nothing changes.
     """
     cfg.launcher = launcher
+    if (launcher == 'none' or not torch.cuda.is_available()) and 'model' in cfg:
+        # SyncBN needs several CUDA processes; a single process (or CPU) trains the same model with plain BN.
+        n = revert_sync_bn(cfg.model)
+        if n:
+            print(f'scl: {n} SyncBN layers run as BN ({"single process" if launcher == "none" else "no GPU"})')
     if launcher == 'none' or torch.cuda.is_available():
         return
     import torch.distributed as dist

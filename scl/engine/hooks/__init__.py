@@ -4,3 +4,6 @@ __all__ = ['SaliencyStoreHook', 'attach_saliency_store']
 from .saliency_visualization_hook import SaliencyVisualizationHook  # noqa: E402
 
 __all__ += ['SaliencyVisualizationHook']
+from .pretrained_check_hook import PretrainedCheckError, PretrainedCheckHook  # noqa: E402
+
+__all__ += ['PretrainedCheckHook', 'PretrainedCheckError']

@@ -1,0 +1,240 @@
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from conftest import ROOT, shrink_selfsup_cfg
+
+CLS = osp.join(ROOT, 'configs/benchmarks/classification/scenes')
+LINEAR = osp.join(CLS, 'resnet18_scl-pre_1xb64-linear-coslr-20e_scenes.py')
+SEMI = {p: osp.join(CLS, f'resnet18_scl-pre_1xb64-coslr-20e_scenes-{p}pct.py') for p in (1, 10)}
+DET = osp.join(ROOT, 'configs/benchmarks/mmdetection/scenes/mask-rcnn_r18-fpn_scl-pre_600i_scenes.py')
+
+
+@pytest.fixture(scope='module')
+def pretrained(tiny_data, tmp_path_factory):
+    """A 1-iteration SCL checkpoint at the demo's backbone width (what the scene benchmarks expect)."""
+    wd = str(tmp_path_factory.mktemp('pre'))
+    cfg = shrink_selfsup_cfg(Config.fromfile(osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')),
+                             tiny_data, wd, iters=1)
+    cfg.model.backbone.base_channels = 32
+    cfg.model.neck.in_channels = 256
+    cfg.custom_hooks = cfg.custom_hooks[:1]
+    Runner.from_cfg(cfg).train()
+    return osp.join(wd, 'iter_1.pth')
+
+
+def cls_cfg(path, tiny_data, work_dir, checkpoint):
+    cfg = Config.fromfile(path)
+    cfg.work_dir = work_dir
+    cfg.model.backbone.init_cfg.checkpoint = checkpoint
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = osp.join(tiny_data, 'cls')
+        cfg[key].num_workers = 0
+        cfg[key].persistent_workers = False
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def test_linear_probe_freezes_backbone_and_reports_accuracy(tiny_data, tmp_path, pretrained):
+    runner = Runner.from_cfg(cls_cfg(LINEAR, tiny_data, str(tmp_path), pretrained))
+    head_init = runner.model.head.fc.weight.detach().clone()
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert 0 <= metrics['accuracy/top1'] <= 100
+    after = runner.model.state_dict()
+    ckpt = torch.load(pretrained, map_location='cpu')['state_dict']
+    # The backbone (BN statistics included) holds exactly the pretrained tensors after training: loaded and frozen.
+    backbone = [k for k in after if k.startswith('backbone.')]
+    assert backbone and all(torch.equal(after[k], ckpt[k]) for k in backbone)
+    assert not torch.equal(head_init, after['head.fc.weight'])  # only the linear head moved
+
+
+@pytest.mark.parametrize('pct', [1, 10])
+def test_semi_supervised_fine_tunes_everything_on_the_subset(tiny_data, tmp_path, pretrained, pct):
+    cfg = cls_cfg(SEMI[pct], tiny_data, str(tmp_path), pretrained)
+    runner = Runner.from_cfg(cfg)
+    assert len(runner.train_dataloader.dataset) == {1: 10, 10: 10}[pct]  # >= 1 per class of the 60 tiny images
+    runner.train()
+    after = runner.model.state_dict()['backbone.layer4.1.conv2.weight']
+    assert not torch.equal(after, torch.load(pretrained, map_location='cpu')['state_dict'][
+        'backbone.layer4.1.conv2.weight']), 'the backbone was fine-tuned'
+    assert 'accuracy/top1' in runner.val_loop.run()
+
+
+def test_mask_rcnn_transfer_on_demo_scenes_prints_coco_map(tiny_data, tmp_path, pretrained, capsys):
+    cfg = Config.fromfile(DET)
+    cfg.work_dir = str(tmp_path)
+    cfg.model.backbone.init_cfg.checkpoint = pretrained
+    root = osp.join(tiny_data, 'scenes') + '/'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = root
+        cfg[key].num_workers = 0
+        cfg[key].persistent_workers = False
+    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = root + 'annotations/instances_val.json'
+    cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 2
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # two iterations: keep every detection so that COCO eval runs
+    cfg.log_level = 'INFO'
+    from scl.utils.launch import prepare_launcher
+    prepare_launcher(cfg, 'none')  # single process: SyncBN -> BN
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert 'coco/bbox_mAP' in metrics and 'coco/segm_mAP' in metrics
+    assert 'Average Precision' in capsys.readouterr().out
+
+
+def test_detection_without_checkpoint_stops_with_instructions(tmp_path, tiny_data):
+    cfg = Config.fromfile(DET)
+    cfg.work_dir = str(tmp_path)
+    root = osp.join(tiny_data, 'scenes') + '/'
+    cfg.train_dataloader.dataset.data_root = cfg.val_dataloader.dataset.data_root = root
+    cfg.val_evaluator.ann_file = root + 'annotations/instances_val.json'
+    from scl.engine.hooks import PretrainedCheckError
+    from scl.utils.launch import prepare_launcher
+    prepare_launcher(cfg, 'none')
+    with pytest.raises(PretrainedCheckError, match='no pretrained checkpoint given.*tools/benchmarks'):
+        Runner.from_cfg(cfg).train()
+
+
+@pytest.mark.parametrize('change,match', [
+    (dict(prefix='backbone_q.'), 'wrong prefix'),
+    (dict(prefix='encoder_k.'), 'does not fit the model'),  # the momentum encoder: module.0.* keys
+    (dict(checkpoint='torchvision://resnet18'), 'supervised'),
+    (dict(checkpoint='/nonexistent/ckpt.pth'), 'does not exist'),
+])
+def test_bad_pretrained_settings_fail(tiny_data, tmp_path, pretrained, change, match):
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path), pretrained)
+    cfg.model.backbone.init_cfg.update(change)
+    from scl.engine.hooks import PretrainedCheckError
+    with pytest.raises(PretrainedCheckError, match=match):
+        Runner.from_cfg(cfg).train()
+
+
+def test_a_checkpoint_of_another_width_fails(tiny_data, tmp_path, pretrained):
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path), pretrained)
+    cfg.model.backbone.base_channels = 64
+    cfg.model.head.in_channels = 512
+    from scl.engine.hooks import PretrainedCheckError
+    with pytest.raises(PretrainedCheckError, match='shape mismatches'):
+        Runner.from_cfg(cfg).train()
+
+
+def run_tool(*args, **env):
+    return subprocess.run([sys.executable if a == 'PY' else a for a in args], capture_output=True, text=True,
+                          env=dict(os.environ, **env), cwd=ROOT, timeout=300)
+
+
+def test_benchmark_launcher_refuses_without_checkpoint_and_names_work_dir(tiny_data, tmp_path, pretrained):
+    launcher = osp.join(ROOT, 'tools/benchmarks/classification/train.sh')
+    proc = run_tool('bash', launcher, LINEAR, str(tmp_path / 'missing.pth'), '1', PYTHON=sys.executable)
+    assert proc.returncode == 2 and 'missing.pth' in proc.stderr and 'does not exist' in proc.stderr
+    proc = run_tool('bash', launcher, LINEAR)
+    assert proc.returncode == 2 and 'usage' in proc.stderr
+    opts = [f'{k}.dataset.data_root={tiny_data}/cls' for k in ('train_dataloader', 'val_dataloader',
+                                                                'test_dataloader')]
+    opts += [f'{k}.num_workers=0' for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    opts += [f'{k}.persistent_workers=False' for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    opts += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+    proc = run_tool('bash', launcher, LINEAR, pretrained, '1', *opts, PYTHON=sys.executable,
+                    WORK_DIR=str(tmp_path / 'run'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert osp.isfile(tmp_path / 'run' / 'epoch_1.pth')
+    # Without WORK_DIR the directory is named after the config and the checkpoint: two runs never collide.
+    other = tmp_path / 'other_run' / 'iter_1.pth'
+    other.parent.mkdir()
+    other.write_bytes(open(pretrained, 'rb').read())
+    dirs = []
+    for ckpt in (pretrained, str(other)):
+        proc = run_tool('bash', launcher, LINEAR, ckpt, '1', DRY_RUN='1')
+        assert proc.returncode == 0, proc.stderr
+        dirs.append(proc.stdout.split('work dir ')[1].split()[0])
+    assert dirs[0] == ('work_dirs/benchmarks/resnet18_scl-pre_1xb64-linear-coslr-20e_scenes/'
+                       f'{osp.basename(osp.dirname(pretrained))}_iter_1')
+    assert dirs[1].endswith('/other_run_iter_1') and dirs[0] != dirs[1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoint tools
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def r18_checkpoint(tmp_path_factory):
+    """A MoCo-style checkpoint of a standard-width ResNet-18 (what torchvision can represent)."""
+    from mmpretrain.registry import MODELS
+    import scl  # noqa: F401
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='SymMoCo', queue_len=16, feat_dim=8, backbone=dict(type='ResNet', depth=18),
+             neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8, with_avg_pool=True),
+             head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'))))
+    for m in model.backbone.modules():  # non-trivial BN statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = str(tmp_path_factory.mktemp('r18') / 'moco_r18.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path, model
+
+
+def test_extract_then_torchvision_gives_the_same_features(r18_checkpoint, tmp_path):
+    import torchvision
+    path, model = r18_checkpoint
+    tools = osp.join(ROOT, 'tools/model_converters')
+    proc = run_tool('PY', osp.join(tools, 'extract_backbone.py'), path, str(tmp_path / 'bb.pth'))
+    assert proc.returncode == 0, proc.stderr
+    extracted = torch.load(tmp_path / 'bb.pth', map_location='cpu')['state_dict']
+    assert extracted and all(k.startswith('backbone.') for k in extracted)
+    proc = run_tool('PY', osp.join(tools, 'convert_to_torchvision.py'), str(tmp_path / 'bb.pth'),
+                    str(tmp_path / 'tv.pth'))
+    assert proc.returncode == 0, proc.stderr
+    assert 'backbone.layer1.0.conv1.weight -> layer1.0.conv1.weight' in proc.stdout
+    assert 'only fc.weight / fc.bias are new' in proc.stdout
+    tv = torchvision.models.resnet18()
+    tv.fc = torch.nn.Identity()
+    tv.load_state_dict(torch.load(tmp_path / 'tv.pth', map_location='cpu'))
+    tv.eval()
+    model.backbone.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ours = model.backbone(x)[-1].mean(dim=(2, 3))
+        theirs = tv(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_detectron2_conversion_names(r18_checkpoint, tmp_path):
+    path, _ = r18_checkpoint
+    proc = run_tool('PY', osp.join(ROOT, 'tools/model_converters/convert_to_detectron2.py'), path,
+                    str(tmp_path / 'd2.pkl'))
+    assert proc.returncode == 0, proc.stderr
+    assert 'backbone.bn1.weight -> stem.conv1.norm.weight' in proc.stdout
+    model = pickle.load(open(tmp_path / 'd2.pkl', 'rb'))['model']
+    for key in ('stem.conv1.weight', 'res2.0.conv1.norm.running_var', 'res3.0.shortcut.weight',
+                'res5.1.conv2.norm.bias', 'res4.0.shortcut.norm.weight'):
+        assert key in model
+    assert all(isinstance(v, np.ndarray) for v in model.values())
+    assert not any('num_batches_tracked' in k or 'layer' in k or 'bn' in k for k in model)
+
+
+def test_converters_reject_checkpoints_without_a_backbone(tmp_path):
+    torch.save(dict(state_dict={'head.fc.weight': torch.zeros(2, 2)}), tmp_path / 'head.pth')
+    for tool in ('extract_backbone.py', 'convert_to_torchvision.py', 'convert_to_detectron2.py'):
+        proc = run_tool('PY', osp.join(ROOT, 'tools/model_converters', tool), str(tmp_path / 'head.pth'),
+                        str(tmp_path / 'out'))
+        assert proc.returncode == 2 and "no key starts with 'backbone.'" in proc.stderr, (tool, proc.stderr)
+        assert not osp.exists(tmp_path / 'out')
+
+
+def test_torchvision_conversion_rejects_a_narrow_resnet(pretrained, tmp_path):
+    proc = run_tool('PY', osp.join(ROOT, 'tools/model_converters/convert_to_torchvision.py'), pretrained,
+                    str(tmp_path / 'tv.pth'))
+    assert proc.returncode == 2 and 'no torchvision counterpart' in proc.stderr
