@@ -4,11 +4,11 @@ import pytest
 from scl.datasets.semi_subsets import balanced_subset, from_simclr_list, read_ann_file, subset_path
 
 
-def items(n_per_class=50, classes=10):
+def items(n_per_class=100, classes=10):
     return [(f'c{c}/img_{c}_{i}.png', c) for c in range(classes) for i in range(n_per_class)]
 
 
-@pytest.mark.parametrize('pct,expected', [(1, 5), (10, 50), (100, 500)])
+@pytest.mark.parametrize('pct,expected', [(1, 10), (10, 100), (100, 1000), (0.5, 10)])  # >= 1 per class
 def test_balanced_and_sized(pct, expected):
     sub = balanced_subset(items(), pct, seed=0)
     assert len(sub) == expected
