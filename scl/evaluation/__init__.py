@@ -1,0 +1,3 @@
+from .localisation import cell_mask_fraction, localisation_ratio, scene_masks
+
+__all__ = ['localisation_ratio', 'cell_mask_fraction', 'scene_masks']

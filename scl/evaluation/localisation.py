@@ -1,0 +1,54 @@
+"""Saliency localisation: how much of a saliency map's mass falls on the objects, relative to their area.
+
+``ratio = (sum_c S_c m_c / sum_c S_c) / (mean_c m_c)`` over the cells ``c`` of a G x G map ``S``, with ``m_c`` the
+fraction of cell ``c`` covered by object masks. 1.0 means no better than a uniform map; higher is better. The same
+function scores SCL's store and any model's feature-map saliency, so methods are compared on equal terms.
+"""
+import json
+import os.path as osp
+
+import numpy as np
+
+
+def cell_mask_fraction(mask, grid_size):
+    """Fraction of each of the G x G cells covered by a boolean H x W mask (cells as in the saliency grid)."""
+    h, w = mask.shape
+    ys = np.linspace(0, h, grid_size + 1)
+    xs = np.linspace(0, w, grid_size + 1)
+    # Integral image for exact fractional cell sums (pixel-aligned when H, W are multiples of G).
+    sat = np.pad(mask.astype(np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+
+    def area_sum(y0, y1, x0, x1):
+        return sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]
+
+    yi = np.round(ys).astype(int)
+    xi = np.round(xs).astype(int)
+    out = np.empty((grid_size, grid_size))
+    for r in range(grid_size):
+        for c in range(grid_size):
+            area = (yi[r + 1] - yi[r]) * (xi[c + 1] - xi[c])
+            out[r, c] = area_sum(yi[r], yi[r + 1], xi[c], xi[c + 1]) / area if area else 0.0
+    return out
+
+
+def localisation_ratio(saliency, mask_fraction):
+    """The localisation ratio of one map (see the module docstring); NaN when the image has no object."""
+    s = np.clip(np.asarray(saliency, dtype=np.float64), 0, None)
+    m = np.asarray(mask_fraction, dtype=np.float64)
+    if s.shape != m.shape:
+        raise ValueError(f'saliency {s.shape} and mask fractions {m.shape} differ in shape')
+    area_share = m.mean()
+    if area_share <= 0 or s.sum() <= 0:
+        return float('nan')
+    return float((s * m).sum() / s.sum() / area_share)
+
+
+def scene_masks(ann_file, grid_size):
+    """``{file_name: G x G object-cover fractions}`` from a COCO instance file of the scene builder."""
+    from pycocotools import mask as mask_utils
+    with open(ann_file) as f:
+        coco = json.load(f)
+    union = {img['id']: np.zeros((img['height'], img['width']), bool) for img in coco['images']}
+    for ann in coco['annotations']:
+        union[ann['image_id']] |= mask_utils.decode(ann['segmentation']).astype(bool)
+    return {osp.basename(img['file_name']): cell_mask_fraction(union[img['id']], grid_size) for img in coco['images']}
