@@ -96,3 +96,31 @@ def to_detectron2(state, prefix='backbone.'):
         out[new] = v.numpy()
         renames.append((prefix + k, new))
     return out, renames
+
+
+def converter_main(doc, convert, save, argv=None, quiet_option=True):
+    """The shared command line of tools/model_converters: ``<checkpoint> <out> [--prefix P] [--quiet]``.
+
+    ``convert(state, prefix)`` returns ``(new state, renames)`` or raises ConversionError / OSError;
+    ``save(new state, out, args)`` writes it and returns a one-line summary. Every rename is printed unless
+    ``--quiet``. Returns the exit code: 0, or 2 with one ``error:`` line on stderr (nothing written).
+    """
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('checkpoint')
+    p.add_argument('out')
+    p.add_argument('--prefix', default='backbone.', help="the query backbone's prefix (default: backbone.)")
+    if quiet_option:
+        p.add_argument('--quiet', action='store_true', help='do not print each rename')
+    args = p.parse_args(argv)
+    try:
+        state, renames = convert(load_state_dict(args.checkpoint), args.prefix)
+    except (OSError, ConversionError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if quiet_option and not args.quiet:
+        for old, new in renames:
+            print(f'{old} -> {new}')
+    print(save(state, args.out, args, renames))
+    return 0

@@ -3,29 +3,17 @@ evaluation configs load full and extracted checkpoints alike).
 
     python tools/model_converters/extract_backbone.py work_dirs/scl_.../iter_300.pth scl_backbone.pth
 """
-import argparse
 import sys
 
 import torch
 
-from scl.utils.checkpoint_convert import ConversionError, extract_backbone, load_state_dict
+from scl.utils.checkpoint_convert import converter_main, extract_backbone
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('checkpoint')
-    p.add_argument('out')
-    p.add_argument('--prefix', default='backbone.', help="the query backbone's prefix (default: backbone.)")
-    args = p.parse_args(argv)
-    try:
-        state, renames = extract_backbone(load_state_dict(args.checkpoint), args.prefix)
-    except (OSError, ConversionError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    torch.save(dict(state_dict=state, meta=dict(source=args.checkpoint)), args.out)
-    print(f'{args.out}: kept {len(renames)} backbone tensors of {args.checkpoint} (prefix {args.prefix!r} kept)')
-    return 0
+def save(state, out, args, renames):
+    torch.save(dict(state_dict=state, meta=dict(source=args.checkpoint)), out)
+    return f'{out}: kept {len(renames)} backbone tensors of {args.checkpoint} (prefix {args.prefix!r} kept)'
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(converter_main(__doc__, extract_backbone, save, quiet_option=False))
