@@ -70,6 +70,8 @@ def parse_args(argv=None):
                    help='run the ablations (methods other than mocov2 / scl) on the first N seeds only')
     p.add_argument('--data', help='scene data directory (default: <out>/data, built if missing)')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the in-process measurements')
+    p.add_argument('--report-only', action='store_true',
+                   help='write results.json / .md and the plots from what partial_results.json holds; run nothing')
     return p.parse_args(argv)
 
 
@@ -223,14 +225,15 @@ def summarise(per_seed, methods):
         stats[m] = {}
         for k in METRICS:
             vals = [per_seed[s][m][k] for s in per_seed if k in per_seed[s].get(m, {})]
-            stats[m][k] = (float(np.mean(vals)), float(np.std(vals)), len(vals))
+            stats[m][k] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (float('nan'), 0.0, 0)
     summary = dict(seeds=len(per_seed))
     key_map = dict(delta_linear_top1='linear_top1', delta_1pct_top1='semi_1pct_top1',
                    delta_10pct_top1='semi_10pct_top1', delta_det_map='det_bbox_mAP')
     if 'scl' in methods and 'mocov2' in methods:
         for name, k in key_map.items():
-            summary[name] = float(np.mean([per_seed[s]['scl'][k] - per_seed[s]['mocov2'][k] for s in per_seed
-                                           if k in per_seed[s].get('scl', {}) and k in per_seed[s].get('mocov2', {})]))
+            pairs = [per_seed[s]['scl'][k] - per_seed[s]['mocov2'][k] for s in per_seed
+                     if k in per_seed[s].get('scl', {}) and k in per_seed[s].get('mocov2', {})]
+            summary[name] = float(np.mean(pairs)) if pairs else float('nan')
     summary['localisation_scl'] = stats.get('scl', {}).get('localisation', (float('nan'), ))[0]
     summary['localisation_mocov2'] = stats.get('mocov2', {}).get('localisation', (float('nan'), ))[0]
     return stats, summary
@@ -241,8 +244,10 @@ def write_markdown(path, stats, summary, methods, meta):
                  semi_10pct_top1='10 % labels top-1 %', det_bbox_mAP='Mask R-CNN bbox mAP',
                  det_segm_mAP='Mask R-CNN segm mAP', localisation='saliency localisation (1.0 = uniform)')
     lines = [f'# Scene benchmark: SCL vs MoCo v2 ({summary["seeds"]} seed(s), preset `{meta["preset"]}`)', '',
+             *([] if meta['complete'] else ['**Partial results**: the run stopped before every stage was done; '
+                                            'n gives the seeds behind each figure.', '']),
              f'Command: `{meta["command"]}`  ', f'Machine: {meta["machine"]}; total wall time '
-             f'{meta["wall_time_s"] / 60:.1f} min.', '',
+             f'{meta["wall_time_s"] / 60:.1f} min (sum of the stages).', '',
              '| metric | ' + ' | '.join(LABELS[m] for m in methods) + ' | SCL - MoCo v2 |',
              '| --- | ' + ' | '.join('---' for _ in methods) + ' | --- |']
     for k, label in names.items():
@@ -336,7 +341,7 @@ def main(argv=None):
                     semi10='semi_10pct_top1', det='det_bbox_mAP')
     probe = CheckpointProbe(data, CFG['scl'])
     bar = tqdm(stages, desc='scene benchmark', unit='stage')
-    for seed, method, stage in bar:
+    for seed, method, stage in ([] if args.report_only else bar):
         bar.set_postfix_str(f'seed {seed} {method} {stage}')
         wd = osp.join(out, 'runs', f'seed{seed}', method)
         pre_dir = osp.join(wd, 'pretrain')
@@ -384,27 +389,32 @@ def main(argv=None):
         with open(partial, 'w') as f:
             json.dump(dict(per_seed=per_seed, curves=curves, wall_times_s=walls), f, indent=1)
 
-    stats, summary = summarise(per_seed, args.methods)
+    bar.close()
+    methods = [m for m in args.methods if any(m in per_seed[s] for s in per_seed)]
+    complete = all(done_key[st] is None or done_key[st] in per_seed.get(s, {}).get(m, {}) for s, m, st in stages)
+    stats, summary = summarise(per_seed, methods)
+    summary['complete'] = complete
     import mmcv
     import mmdet
     import mmengine
     import mmpretrain
     meta = dict(
         command=' '.join(['python', 'tools/benchmarks/scene_benchmark.py'] + (argv or sys.argv[1:])),
-        preset=args.preset, preset_values=preset, methods=args.methods,
+        preset=args.preset, preset_values=preset, methods=methods, complete=complete,
         versions=dict(scl=scl.__version__, torch=torch.__version__, mmengine=mmengine.__version__,
                       mmcv=mmcv.__version__, mmpretrain=mmpretrain.__version__, mmdet=mmdet.__version__),
         machine=f'{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}'
         + (f', {torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else ', no GPU'),
-        wall_time_s=round(time.time() - t_start, 1))
+        wall_time_s=round(sum(t for stages_ in walls.values() for t in stages_.values()), 1),
+        wall_time_this_invocation_s=round(time.time() - t_start, 1))
     results = dict(summary=summary, meta=meta, per_seed={str(s): v for s, v in per_seed.items()},
                    mean_std={m: {k: dict(mean=v[0], std=v[1], n=v[2]) for k, v in st.items()}
                              for m, st in stats.items()},
                    curves={str(s): v for s, v in curves.items()}, wall_times_s=walls)
     with open(osp.join(out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    write_markdown(osp.join(out, 'results.md'), stats, summary, args.methods, meta)
-    plot_curves(osp.join(out, 'curves.png'), curves, args.methods)
+    write_markdown(osp.join(out, 'results.md'), stats, summary, methods, meta)
+    plot_curves(osp.join(out, 'curves.png'), curves, methods)
     final_maps = {m: np.load(osp.join(out, 'runs', 'seed0', m, 'final_val_saliency.npy')) for m in args.methods
                   if osp.isfile(osp.join(out, 'runs', 'seed0', m, 'final_val_saliency.npy'))}
     if final_maps:
