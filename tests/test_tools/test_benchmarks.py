@@ -238,3 +238,32 @@ def test_torchvision_conversion_rejects_a_narrow_resnet(pretrained, tmp_path):
     proc = run_tool('PY', osp.join(ROOT, 'tools/model_converters/convert_to_torchvision.py'), pretrained,
                     str(tmp_path / 'tv.pth'))
     assert proc.returncode == 2 and 'no torchvision counterpart' in proc.stderr
+
+
+@pytest.mark.parametrize('config', ['coco/mask-rcnn_r50-c4_scl-pre_1x_coco.py',
+                                    'voc0712/faster-rcnn_r50-c4_scl-pre_ms-18k_voc0712.py'])
+def test_c4_configs_take_stage_4_from_the_same_checkpoint(config, tmp_path):
+    """A ResNet-50 pretraining checkpoint covers the C4 backbone (stages 1-3) and the RoI shared head (stage 4)."""
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    from scl.engine.hooks.pretrained_check_hook import check_pretrained_keys
+    from scl.utils.launch import revert_sync_bn
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/benchmarks/mmdetection', config))
+    revert_sync_bn(cfg.model)
+    init_default_scope('mmpretrain')
+    r50 = MODELS.build(dict(type='ResNet', depth=50))
+    ckpt = str(tmp_path / 'r50.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in r50.state_dict().items()}), ckpt)
+    init_default_scope('mmdet')
+    detector = DET_MODELS.build(cfg.model)
+    hook = next(h for h in cfg.custom_hooks if h['type'] == 'PretrainedCheckHook')
+    covered = set()
+    for name in ('backbone', 'roi_head.shared_head'):
+        result = check_pretrained_keys(detector.get_submodule(name), ckpt, 'backbone.',
+                                       allow_unexpected=hook['allow_unexpected'][name])
+        assert not result['missing']
+        covered |= {f'{name}.{k}' for k in result['state']}
+    assert covered >= {k for k in detector.state_dict() if k.startswith(('backbone.', 'roi_head.shared_head.'))}
+    assert len(covered) == len(r50.state_dict())  # every pretrained tensor lands exactly once
