@@ -57,6 +57,9 @@ PRESETS = {
     'gpu': dict(num_train=20000, num_val=500, num_cls_train=20000, num_cls_test=10000, pretrain_iters=20000,
                 curve_points=10, eval_epochs=30, det_iters=3000, batch=128),
 }
+# the issue's goal: SCL - MoCo v2 (mean over seeds) at least this much, and SCL's localisation clearly above uniform
+# (we read "clearly" as at least 10 % more saliency mass on the objects than a uniform map would put there).
+GOAL = dict(delta_linear_top1=1.0, delta_1pct_top1=3.0, localisation_scl=1.10)
 METRICS = ('linear_top1', 'semi_1pct_top1', 'semi_10pct_top1', 'det_bbox_mAP', 'det_segm_mAP', 'localisation')
 
 
@@ -70,6 +73,8 @@ def parse_args(argv=None):
                    help='run the ablations (methods other than mocov2 / scl) on the first N seeds only')
     p.add_argument('--data', help='scene data directory (default: <out>/data, built if missing)')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the in-process measurements')
+    p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion" (what was tried, '
+                   'what the figures mean); kept out of the generated part so a re-run does not lose it')
     p.add_argument('--report-only', action='store_true',
                    help='write results.json / .md and the plots from what partial_results.json holds; run nothing')
     return p.parse_args(argv)
@@ -225,7 +230,9 @@ def summarise(per_seed, methods):
         stats[m] = {}
         for k in METRICS:
             vals = [per_seed[s][m][k] for s in per_seed if k in per_seed[s].get(m, {})]
-            stats[m][k] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (float('nan'), 0.0, 0)
+            # sample standard deviation over seeds (0 for a single seed)
+            stats[m][k] = ((float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, len(vals))
+                           if vals else (float('nan'), 0.0, 0))
     summary = dict(seeds=len(per_seed))
     key_map = dict(delta_linear_top1='linear_top1', delta_1pct_top1='semi_1pct_top1',
                    delta_10pct_top1='semi_10pct_top1', delta_det_map='det_bbox_mAP')
@@ -236,10 +243,12 @@ def summarise(per_seed, methods):
             summary[name] = float(np.mean(pairs)) if pairs else float('nan')
     summary['localisation_scl'] = stats.get('scl', {}).get('localisation', (float('nan'), ))[0]
     summary['localisation_mocov2'] = stats.get('mocov2', {}).get('localisation', (float('nan'), ))[0]
+    summary['goal'] = {k: dict(target=t, measured=summary.get(k, float('nan')),
+                               met=bool(summary.get(k, float('nan')) >= t)) for k, t in GOAL.items()}
     return stats, summary
 
 
-def write_markdown(path, stats, summary, methods, meta):
+def write_markdown(path, stats, summary, methods, meta, per_seed=None, notes=None):
     names = dict(linear_top1='linear top-1 %', semi_1pct_top1='1 % labels top-1 %',
                  semi_10pct_top1='10 % labels top-1 %', det_bbox_mAP='Mask R-CNN bbox mAP',
                  det_segm_mAP='Mask R-CNN segm mAP', localisation='saliency localisation (1.0 = uniform)')
@@ -256,7 +265,24 @@ def write_markdown(path, stats, summary, methods, meta):
                  if 'scl' in stats and 'mocov2' in stats else 'n/a')
         lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {delta} |')
     lines += ['', 'mAP values are COCO mAP x 100 on the held-out scenes; accuracies on the object-centric test set.',
-              '', '![curves](curves.png)', '', '![saliency](saliency_grid.png)', '']
+              '', '## Against the goal', '', '| goal | target | measured | met |', '| --- | --- | --- | --- |']
+    goal_names = dict(delta_linear_top1='SCL - MoCo v2, linear top-1', delta_1pct_top1='SCL - MoCo v2, 1 % labels',
+                      localisation_scl='SCL saliency localisation')
+    for k, g in summary['goal'].items():
+        lines.append(f'| {goal_names[k]} | >= {g["target"]:.2f} | {g["measured"]:.2f} | '
+                     f'{"yes" if g["met"] else "**no**"} |')
+    if per_seed:
+        lines += ['', '## Per seed', '', '| seed | method | ' + ' | '.join(names[k] for k in METRICS) + ' |',
+                  '| --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' |']
+        for seed in sorted(per_seed, key=int):
+            for m in methods:
+                if m in per_seed[seed]:
+                    vals = [per_seed[seed][m].get(k) for k in METRICS]
+                    lines.append(f'| {seed} | {LABELS[m]} | '
+                                 + ' | '.join('-' if v is None else f'{v:.2f}' for v in vals) + ' |')
+    lines += ['', '![curves](curves.png)', '', '![saliency](saliency_grid.png)', '']
+    if notes:
+        lines += ['## Discussion', '', notes.strip(), '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
 
@@ -340,17 +366,25 @@ def main(argv=None):
     done_key = dict(pretrain=None, curve='localisation', linear='linear_top1', semi1='semi_1pct_top1',
                     semi10='semi_10pct_top1', det='det_bbox_mAP')
     probe = CheckpointProbe(data, CFG['scl'])
-    bar = tqdm(stages, desc='scene benchmark', unit='stage')
-    for seed, method, stage in ([] if args.report_only else bar):
+
+    def final_ckpt_of(seed, method):
+        return osp.join(out, 'runs', f'seed{seed}', method, 'pretrain', f'iter_{preset["pretrain_iters"]}.pth')
+
+    def recorded(seed, method, stage):  # by an earlier run of this command
+        if stage == 'pretrain':
+            return osp.isfile(final_ckpt_of(seed, method))
+        return done_key[stage] in per_seed.get(seed, {}).get(method, {})
+
+    todo = [] if args.report_only else [s for s in stages if not recorded(*s)]
+    bar = tqdm(todo, desc='scene benchmark', unit='stage')  # the ETA counts only the stages still to run
+    for seed, method, stage in bar:
         bar.set_postfix_str(f'seed {seed} {method} {stage}')
         wd = osp.join(out, 'runs', f'seed{seed}', method)
         pre_dir = osp.join(wd, 'pretrain')
         res = per_seed.setdefault(seed, {}).setdefault(method, {})
         t0 = time.time()
         cfg_key, extra = METHODS[method]
-        final_ckpt = osp.join(pre_dir, f'iter_{preset["pretrain_iters"]}.pth')
-        if (osp.isfile(final_ckpt) if stage == 'pretrain' else done_key[stage] in res):
-            continue  # recorded by an earlier run of this command
+        final_ckpt = final_ckpt_of(seed, method)
         if stage == 'pretrain':
             os.makedirs(wd, exist_ok=True)
             run_train(CFG[cfg_key], pre_dir, pretrain_options(data, preset, seed, extra), osp.join(wd, 'pretrain.log'))
@@ -413,7 +447,11 @@ def main(argv=None):
                    curves={str(s): v for s, v in curves.items()}, wall_times_s=walls)
     with open(osp.join(out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    write_markdown(osp.join(out, 'results.md'), stats, summary, methods, meta)
+    notes = None
+    if args.notes:
+        with open(args.notes) as f:
+            notes = f.read()
+    write_markdown(osp.join(out, 'results.md'), stats, summary, methods, meta, per_seed=per_seed, notes=notes)
     plot_curves(osp.join(out, 'curves.png'), curves, methods)
     final_maps = {m: np.load(osp.join(out, 'runs', 'seed0', m, 'final_val_saliency.npy')) for m in args.methods
                   if osp.isfile(osp.join(out, 'runs', 'seed0', m, 'final_val_saliency.npy'))}
