@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument('--methods', nargs='+', choices=list(METHODS), default=list(METHODS))
     p.add_argument('--ablation-seeds', type=int, default=1,
                    help='run the ablations (methods other than mocov2 / scl) on the first N seeds only')
+    p.add_argument('--extra-method', nargs='+', action='append', default=[], metavar=('NAME', 'OVERRIDE'),
+                   help='one more SCL variant: a name and its config overrides (e.g. a setting chosen by '
+                   'tools/benchmarks/scene_tuning.py on validation splits); runs on every seed, like SCL')
     p.add_argument('--data', help='scene data directory (default: <out>/data, built if missing)')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the in-process measurements')
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion" (what was tried, '
@@ -167,6 +170,25 @@ class CheckpointProbe:
                 items = [line.split() for line in f if line.strip()][:max_cls]
             self.cls[split] = (np.stack([load_rgb(osp.join(data, 'cls', p)) for p, _ in items]),
                                np.array([int(label) for _, label in items]))
+
+    def use_validation_split(self, data, num_scenes=100, num_cls=500):
+        """Evaluate on validation sets carved out of the *training* data, for tuning (never the test split).
+
+        Scenes: the last ``num_scenes`` pretraining scenes (a quarter at most), scored against their own masks (the masks are never used
+        for pretraining). Classification: the quick probe is fitted on the training list minus its last ``num_cls``
+        images and scored on those.
+        """
+        from scl.evaluation import scene_masks
+        from scl.visualization import load_rgb
+        masks = scene_masks(osp.join(data, 'scenes/annotations/instances_train.json'), self.grid)
+        num_scenes = min(num_scenes, len(masks) // 4)  # small (smoke) data: a quarter at most
+        num_cls = min(num_cls, len(self.cls['train'][1]) // 4)
+        self.val_names = sorted(masks)[-num_scenes:]
+        self.masks = {n: masks[n] for n in self.val_names}
+        self.val_images = [load_rgb(osp.join(data, 'scenes/train', n)) for n in self.val_names]
+        x, y = self.cls['train']
+        self.cls = dict(train=(x[:-num_cls], y[:-num_cls]), test=(x[-num_cls:], y[-num_cls:]))
+        return self
 
     def model(self, ckpt):
         import torch
@@ -343,6 +365,13 @@ def main(argv=None):
     import scl  # noqa: F401
     from scl.datasets.scene_builder import SceneConfig, build_scene_dataset
     preset = PRESETS[args.preset]
+    for name, *overrides in args.extra_method:
+        if name in METHODS:
+            raise SystemExit(f'--extra-method {name}: the name is taken by a built-in method')
+        METHODS[name] = ('scl', overrides)
+        LABELS[name] = f'SCL {name} ({", ".join(overrides)})'
+        args.methods.append(name)
+    full = {'mocov2', 'scl'} | {m[0] for m in args.extra_method}  # the methods run on every seed
     out = osp.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     data = osp.abspath(args.data or osp.join(out, 'data'))
@@ -353,7 +382,7 @@ def main(argv=None):
             num_cls_test=preset['num_cls_test'], seed=0))
 
     stages = [(s, m, st) for s in range(args.seeds) for m in args.methods
-              if m in ('mocov2', 'scl') or s < args.ablation_seeds
+              if m in full or s < args.ablation_seeds
               for st in ('pretrain', 'curve', 'linear', 'semi1', 'semi10', 'det')]
     per_seed, curves, walls = {}, {}, {}
     partial = osp.join(out, 'partial_results.json')
