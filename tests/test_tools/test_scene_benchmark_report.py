@@ -65,3 +65,8 @@ def test_markdown_has_table_goal_per_seed_and_notes(sb, tmp_path):
     assert '| SCL - MoCo v2, 1 % labels | >= 3.00 | 2.50 | **no** |' in text
     assert '| 1 | SCL | 31.50 | 13.00 | 29.00 | 10.00 | 9.00 | 1.10 |' in text
     assert text.rstrip().endswith('We tried gamma = 2.')
+
+
+def test_recorded_command_drops_reporting_flags(sb):
+    argv = ['--out', 'x', '--seeds', '3', '--report-only', '--notes', 'n.md', '--notes=m.md', '--preset', 'cpu']
+    assert sb.run_args(argv) == ['--out', 'x', '--seeds', '3', '--preset', 'cpu']

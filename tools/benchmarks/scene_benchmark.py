@@ -351,11 +351,26 @@ def plot_saliency_grid(path, images, maps_by_method, methods, n=6):
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=60)
     plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------------------------------
+def run_args(argv):
+    """The arguments that decide the figures (a --report-only / --notes re-run reports the run it resumed)."""
+    out, skip = [], 0
+    for a in argv:
+        if skip:
+            skip -= 1
+        elif a == '--report-only' or a.startswith('--notes='):
+            pass
+        elif a == '--notes':
+            skip = 1
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -462,7 +477,7 @@ def main(argv=None):
     import mmengine
     import mmpretrain
     meta = dict(
-        command=' '.join(['python', 'tools/benchmarks/scene_benchmark.py'] + (argv or sys.argv[1:])),
+        command=' '.join(['python', 'tools/benchmarks/scene_benchmark.py'] + run_args(argv or sys.argv[1:])),
         preset=args.preset, preset_values=preset, methods=methods, complete=complete,
         versions=dict(scl=scl.__version__, torch=torch.__version__, mmengine=mmengine.__version__,
                       mmcv=mmcv.__version__, mmpretrain=mmpretrain.__version__, mmdet=mmdet.__version__),
