@@ -28,8 +28,8 @@ def sample_crop_pairs(transform, img: np.ndarray, saliency: np.ndarray, num_pair
     Returns a list of ``num_views x 4`` pixel boxes.
     """
     h, w = img.shape[:2]
-    probs = transform._anchor_probs(saliency) if (guided and transform.anchor == 'saliency') else None
-    return [transform.sample_boxes(h, w, probs, saliency.shape[0])[2] for _ in range(num_pairs)]
+    cdf = transform.anchor_cdf(saliency) if (guided and transform.anchor == 'saliency') else None
+    return [transform.sample_boxes(h, w, cdf, saliency.shape[0])[2] for _ in range(num_pairs)]
 
 
 def render_saliency_figure(images: Sequence[np.ndarray],

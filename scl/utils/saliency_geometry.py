@@ -35,14 +35,17 @@ def box_scores(saliency, boxes):
     V = len(boxes)
     lo, hi = _cell_edges(saliency.shape[0])
     # Overlap lengths of each box's x interval, then y interval, with each cell's interval: 2V x G in one pass.
-    starts = np.concatenate([boxes[:, 0], boxes[:, 1]])[:, None]
-    ends = np.concatenate([boxes[:, 2], boxes[:, 3]])[:, None]
-    overlap = np.minimum(hi, ends) - np.maximum(lo, starts)
+    # (Written for few boxes: every numpy call here costs about a microsecond, per crop, in the data loader.)
+    starts = boxes[:, :2].T.reshape(-1, 1)
+    ends = boxes[:, 2:].T.reshape(-1, 1)
+    overlap = np.minimum(hi, ends)
+    overlap -= np.maximum(lo, starts)
     np.maximum(overlap, 0, out=overlap)
-    ox, oy = overlap[:V], overlap[V:]
-    area = ox.sum(1) * oy.sum(1)
-    if np.any(area <= 0):
+    lengths = overlap.sum(1)
+    area = lengths[:V] * lengths[V:]
+    if area.min() <= 0:
         raise ValueError(f'a box does not overlap the image: {boxes[area <= 0].tolist()}')
+    ox, oy = overlap[:V], overlap[V:]
     return ((oy @ saliency.astype(np.float32, copy=False)) * ox).sum(1) / area  # sum_rc oy[r] S[r,c] ox[c]
 
 

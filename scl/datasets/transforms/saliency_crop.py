@@ -103,42 +103,43 @@ class SaliencyCropTransform(BaseTransform):
         self.store = None
 
     # -- randomness ------------------------------------------------------------------------------------------------
-    def _anchor_probs(self, saliency: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        """Unnormalised anchor weights ``S ** gamma`` over the grid cells (row-major), or None for a uniform anchor.
+    def anchor_cdf(self, saliency: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """Cumulative anchor weights of ``S ** gamma`` over the grid cells (row-major, float64), or None for a
+        uniform anchor (no map, or a map without positive mass).
 
-        The draw scales by their total, so they need not sum to 1.
+        The draw scales by the last entry, so the weights need not sum to 1.
         """
         if saliency is None:
             return None
         p = np.maximum(saliency.ravel(), 0)
         if self.gamma != 1:
             p = p.astype(np.float64)**self.gamma
-        total = p.sum()
-        if not np.isfinite(total) or total <= 0:
-            return None  # an all-zero map carries no preference
-        return p
+        cdf = np.cumsum(p, dtype=np.float64)
+        total = float(cdf[-1])
+        if not (0 < total < math.inf):
+            return None  # an all-zero (or non-finite) map carries no preference
+        return cdf
 
     @staticmethod
-    def _draw_cell(probs: np.ndarray, u: Optional[float] = None) -> int:
-        """One cell index with probability ``probs / probs.sum()``, by inverse CDF of the uniform ``u``."""
-        cdf = np.cumsum(probs)
+    def _draw_cell(cdf: np.ndarray, u: Optional[float] = None) -> int:
+        """One cell index ``i`` with probability ``(cdf[i] - cdf[i - 1]) / cdf[-1]``, by inverse CDF of ``u``."""
         u = np.random.uniform() if u is None else u
-        return min(int(np.searchsorted(cdf, u * cdf[-1], side='right')), probs.size - 1)
+        return min(int(cdf.searchsorted(u * float(cdf[-1]), side='right')), cdf.size - 1)
 
     @cache_randomness
-    def sample_boxes(self, height: int, width: int, probs: Optional[np.ndarray], grid_size: int):
-        """Draw the anchor and one box per view.
+    def sample_boxes(self, height: int, width: int, cdf: Optional[np.ndarray], grid_size: int):
+        """Draw the anchor (from :meth:`anchor_cdf`'s ``cdf``; uniform when None) and one box per view.
 
         Returns:
             tuple: anchor cell ``(row, col)``, anchor point ``(x, y)`` in pixels (inside the cell), and
             ``num_views x 4`` boxes, each containing the pixel that holds the anchor point, hence the point.
         """
         u = np.random.random(3).tolist()  # one call: cell, x and y jitter (as Python floats: faster arithmetic)
-        if probs is None:
+        if cdf is None:
             ax, ay = u[1] * width, u[2] * height
             cell = [int(ay * grid_size / height), int(ax * grid_size / width)] if grid_size else [-1, -1]
         else:
-            r, c = divmod(self._draw_cell(probs, u[0]), grid_size)
+            r, c = divmod(self._draw_cell(cdf, u[0]), grid_size)
             cell = [r, c]
             ax = (c + u[1]) * width / grid_size
             ay = (r + u[2]) * height / grid_size
@@ -186,8 +187,8 @@ class SaliencyCropTransform(BaseTransform):
         height, width = img.shape[:2]
         saliency, guided = self._read_saliency(results)
         grid_size = saliency.shape[0] if saliency is not None else 0
-        probs = self._anchor_probs(saliency) if (guided and self.anchor == 'saliency') else None
-        cell, _, boxes = self.sample_boxes(height, width, probs, grid_size)
+        cdf = self.anchor_cdf(saliency) if (guided and self.anchor == 'saliency') else None
+        cell, _, boxes = self.sample_boxes(height, width, cdf, grid_size)
 
         views = []
         for x1, y1, x2, y2 in boxes.astype(np.int64).tolist():
