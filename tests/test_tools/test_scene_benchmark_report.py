@@ -44,6 +44,11 @@ def test_summary_deltas_and_goal(sb):
     # the ablation ran on one seed only: its statistics say so
     assert stats['scl_crops_only']['linear_top1'] == (31.0, 0.0, 1)
     assert stats['scl']['linear_top1'][1] == pytest.approx(0.5 ** 0.5 / 2)  # sample std (ddof=1)
+    # every variant against MoCo v2, paired by seed: differences 2.0 and 0.5 -> mean 1.25, sample std 1.5 / sqrt(2)
+    paired = summary['paired_deltas']
+    assert set(paired) == {'scl', 'scl_crops_only'}
+    assert paired['scl']['delta_linear_top1'] == pytest.approx(dict(mean=1.25, std=1.5 / 2 ** 0.5, n=2))
+    assert paired['scl_crops_only']['delta_1pct_top1'] == dict(mean=1.0, std=0.0, n=1)
 
 
 def test_missing_figures_never_meet_the_goal(sb):
@@ -64,6 +69,7 @@ def test_markdown_has_table_goal_per_seed_and_notes(sb, tmp_path):
     assert '| linear top-1 % | 30.50 +- 0.71 (n=2) | 31.75 +- 0.35 (n=2) | 31.00 +- 0.00 (n=1) | +1.25 |' in text
     assert '| SCL - MoCo v2, 1 % labels | >= 3.00 | 2.50 | **no** |' in text
     assert '| 1 | SCL | 31.50 | 13.00 | 29.00 | 10.00 | 9.00 | 1.10 |' in text
+    assert '| SCL | +1.25 +- 1.06 (n=2) | +2.50 +- 2.12 (n=2) | +0.50 +- 0.71 (n=2) | +0.00 +- 0.00 (n=2) |' in text
     assert text.rstrip().endswith('We tried gamma = 2.')
 
 

@@ -26,6 +26,7 @@ import os.path as osp
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -246,6 +247,21 @@ def checkpoints_of(work_dir):
 # ------------------------------------------------------------------------------------------------------------------
 # reporting
 # ------------------------------------------------------------------------------------------------------------------
+DELTA_KEYS = dict(delta_linear_top1='linear_top1', delta_1pct_top1='semi_1pct_top1',
+                  delta_10pct_top1='semi_10pct_top1', delta_det_map='det_bbox_mAP')
+
+
+def paired_deltas(per_seed, method, baseline='mocov2'):
+    """``{delta name: (mean, sample std, seeds)}`` of ``method - baseline`` over the seeds that have both figures."""
+    out = {}
+    for name, k in DELTA_KEYS.items():
+        d = [per_seed[s][method][k] - per_seed[s][baseline][k] for s in per_seed
+             if k in per_seed[s].get(method, {}) and k in per_seed[s].get(baseline, {})]
+        out[name] = (float(np.mean(d)) if d else float('nan'), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+                     len(d))
+    return out
+
+
 def summarise(per_seed, methods):
     stats = {}
     for m in methods:
@@ -256,13 +272,12 @@ def summarise(per_seed, methods):
             stats[m][k] = ((float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, len(vals))
                            if vals else (float('nan'), 0.0, 0))
     summary = dict(seeds=len(per_seed))
-    key_map = dict(delta_linear_top1='linear_top1', delta_1pct_top1='semi_1pct_top1',
-                   delta_10pct_top1='semi_10pct_top1', delta_det_map='det_bbox_mAP')
-    if 'scl' in methods and 'mocov2' in methods:
-        for name, k in key_map.items():
-            pairs = [per_seed[s]['scl'][k] - per_seed[s]['mocov2'][k] for s in per_seed
-                     if k in per_seed[s].get('scl', {}) and k in per_seed[s].get('mocov2', {})]
-            summary[name] = float(np.mean(pairs)) if pairs else float('nan')
+    for name, (mean, _, _) in paired_deltas(per_seed, 'scl').items():
+        summary[name] = mean
+    # Every SCL variant (ablations, --extra-method) against MoCo v2, paired by seed: mean, sample std, seeds.
+    summary['paired_deltas'] = {m: {name: dict(zip(('mean', 'std', 'n'), v))
+                                    for name, v in paired_deltas(per_seed, m).items()}
+                                for m in methods if m != 'mocov2'}
     summary['localisation_scl'] = stats.get('scl', {}).get('localisation', (float('nan'), ))[0]
     summary['localisation_mocov2'] = stats.get('mocov2', {}).get('localisation', (float('nan'), ))[0]
     summary['goal'] = {k: dict(target=t, measured=summary.get(k, float('nan')),
@@ -293,6 +308,16 @@ def write_markdown(path, stats, summary, methods, meta, per_seed=None, notes=Non
     for k, g in summary['goal'].items():
         lines.append(f'| {goal_names[k]} | >= {g["target"]:.2f} | {g["measured"]:.2f} | '
                      f'{"yes" if g["met"] else "**no**"} |')
+    paired = summary.get('paired_deltas', {})
+    if paired:
+        cols = dict(delta_linear_top1='linear top-1', delta_1pct_top1='1 % labels', delta_10pct_top1='10 % labels',
+                    delta_det_map='bbox mAP')
+        lines += ['', '## Each SCL variant minus MoCo v2, paired by seed', '',
+                  'Mean +- sample std of the per-seed differences (n = seeds with both runs).', '',
+                  '| method | ' + ' | '.join(cols.values()) + ' |', '| --- | ' + ' | '.join('---' for _ in cols) + ' |']
+        for m, d in paired.items():
+            lines.append(f'| {LABELS[m]} | ' + ' | '.join(
+                f'{d[c]["mean"]:+.2f} +- {d[c]["std"]:.2f} (n={d[c]["n"]})' for c in cols) + ' |')
     if per_seed:
         lines += ['', '## Per seed', '', '| seed | method | ' + ' | '.join(names[k] for k in METRICS) + ' |',
                   '| --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' |']
@@ -346,7 +371,7 @@ def plot_saliency_grid(path, images, maps_by_method, methods, n=6):
             ax.imshow(images[i])
             ax.imshow(maps_by_method[m][i], cmap='jet', alpha=0.5, extent=(0, w, h, 0), vmin=0, vmax=1)
             if i == 0:
-                ax.set_title(LABELS[m], fontsize=7)
+                ax.set_title(textwrap.fill(LABELS[m], 24), fontsize=7)  # extra methods carry long names
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
