@@ -69,6 +69,9 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output directory (results, plots, work dirs)')
     p.add_argument('--seeds', type=int, default=1, help='number of seeds (0, 1, ...)')
     p.add_argument('--preset', choices=sorted(PRESETS), default='cpu')
+    p.add_argument('--pretrain-iters', type=int,
+                   help="override the preset's pretraining length (the cosine schedule, checkpoints and SCL's "
+                   'warm-up follow it), e.g. to ask whether a longer schedule changes the picture')
     p.add_argument('--methods', nargs='+', choices=list(METHODS), default=list(METHODS))
     p.add_argument('--ablation-seeds', type=int, default=1,
                    help='run the ablations (methods other than mocov2 / scl) on the first N seeds only')
@@ -404,7 +407,11 @@ def main(argv=None):
 
     import scl  # noqa: F401
     from scl.datasets.scene_builder import SceneConfig, build_scene_dataset
-    preset = PRESETS[args.preset]
+    preset = dict(PRESETS[args.preset])
+    if args.pretrain_iters is not None:
+        if args.pretrain_iters < preset['curve_points']:
+            raise SystemExit(f'--pretrain-iters must be at least the {preset["curve_points"]} curve points')
+        preset['pretrain_iters'] = args.pretrain_iters
     for name, *overrides in args.extra_method:
         if name in METHODS:
             raise SystemExit(f'--extra-method {name}: the name is taken by a built-in method')
