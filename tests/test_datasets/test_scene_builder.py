@@ -102,3 +102,112 @@ def test_cli_reports_missing_data_in_one_line(tmp_path, capsys):
     spec.loader.exec_module(mod)
     assert mod.main([str(tmp_path / 'out'), '--fmnist-dir', str(tmp_path / 'none')]) == 2
     assert 'Fashion-MNIST not found' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# data v2: background modes
+# ------------------------------------------------------------------------------------------------------------------
+def _background_source(mode):
+    from scl.datasets.scene_builder import BackgroundSource, find_background_photos, find_textures
+    return BackgroundSource(mode, find_background_photos(), find_textures())
+
+
+def test_textures_is_the_default_and_is_recorded(tmp_path):
+    assert SceneConfig().background == 'textures'
+    meta = build_scene_dataset(str(tmp_path / 'd'), SMALL)
+    assert meta['background_mode'] == 'textures' and meta['config']['background'] == 'textures'
+    bg = meta['background']
+    assert bg['mode'] == 'textures' and bg['photos'] and all(osp.isfile(p) for p in bg['photos'] + bg['textures'])
+    assert set(bg['kinds']) <= {'patches', 'texture', 'field'}
+    assert set(bg['streams']) == {'scenes/train', 'scenes/val', 'cls/train', 'cls/test'}
+    used = bg['streams']['scenes/train']['used']
+    assert sum(used['kinds'].values()) == SMALL.num_train
+    assert all(k.split(':')[0] in ('patches', 'texture') for k in used['sources'])
+    assert sum(bg['streams']['cls/test']['used']['kinds'].values()) == SMALL.num_cls_test
+    assert json.load(open(tmp_path / 'd/meta.json')) == json.loads(json.dumps(meta))
+    coco = json.load(open(tmp_path / 'd/scenes/annotations/instances_train.json'))
+    assert coco['info']['background_mode'] == 'textures'
+    assert all(img['background']['kind'] in bg['kinds'] for img in coco['images'])
+    assert all(img['background']['source'] in {osp.basename(p) for p in bg['photos']}
+               for img in coco['images'] if img['background']['kind'] == 'patches')
+
+
+def test_textures_backgrounds_are_distinct():
+    import hashlib
+    source = _background_source('textures')
+    rng = np.random.default_rng(0)
+    draws = [source(rng, 64) for _ in range(50)]
+    assert len({hashlib.md5(img.tobytes()).hexdigest() for img, _ in draws}) == 50
+    assert {recipe['kind'] for _, recipe in draws} == set(source.kinds)
+    assert all(img.shape == (64, 64, 3) and img.dtype == np.uint8 for img, _ in draws)
+
+
+def test_photos_mode_keeps_the_objects_of_the_textures_mode(tmp_path):
+    build_scene_dataset(str(tmp_path / 't'), SMALL)
+    meta = build_scene_dataset(str(tmp_path / 'p'), SceneConfig(**{**SMALL.__dict__, 'background': 'photos'}))
+    assert meta['background_mode'] == 'photos' and meta['background']['mode'] == 'photos'
+    assert set(meta['background']['streams']['scenes/val']['used']['kinds']) == {'photo'}
+    # Separate object and background streams: the same garments at the same places, on other backgrounds.
+    for split in ('train', 'val'):
+        t, p = (json.load(open(tmp_path / d / f'scenes/annotations/instances_{split}.json')) for d in 'tp')
+        assert t['annotations'] == p['annotations']
+        assert all(img['background']['kind'] == 'photo' for img in p['images'])
+    assert open(tmp_path / 't/cls/train.txt').read() == open(tmp_path / 'p/cls/train.txt').read()
+    assert not filecmp.cmp(tmp_path / 't/scenes/train/000000.png', tmp_path / 'p/scenes/train/000000.png', False)
+
+
+@pytest.mark.parametrize('grid,patch', [(4, 2), (6, 3), (16, 4), (32, 8)])
+def test_shuffled_patches_keep_no_source_region_larger_than_one_patch(grid, patch):
+    """Every output tile is a whole source tile, and no two source neighbours stay joined (4-neighbourhood)."""
+    from scl.datasets.scene_builder import shuffle_patches, source_neighbours
+    side = grid * patch
+    tile = np.arange(side) // patch  # the tile row (column) of each pixel row (column)
+    img = np.stack([np.repeat(tile[:, None], side, 1), np.repeat(tile[None], side, 0),
+                    np.random.default_rng(1).integers(0, 255, (side, side))], -1).astype(np.uint8)
+    for seed in range(10):
+        out, perm = shuffle_patches(img, patch, np.random.default_rng(seed))
+        tiles = out.reshape(grid, patch, grid, patch, 3).transpose(0, 2, 1, 3, 4)
+        # read each output tile's source position from its pixels, not from the returned permutation
+        src_r, src_c = tiles[:, :, 0, 0, 0].astype(int), tiles[:, :, 0, 0, 1].astype(int)
+        src = src_r * grid + src_c
+        np.testing.assert_array_equal(src, perm)
+        assert sorted(src.ravel()) == list(range(grid * grid))
+        for r in range(grid):
+            for c in range(grid):
+                np.testing.assert_array_equal(tiles[r, c], img[src_r[r, c] * patch:(src_r[r, c] + 1) * patch,
+                                                                src_c[r, c] * patch:(src_c[r, c] + 1) * patch])
+        assert not source_neighbours(src, grid).any()
+
+
+def test_patch_sides_are_bounded_by_the_fraction():
+    source = _background_source('textures')
+    assert source.patch_sizes(128) == (4, 8) and source.patch_sizes(32) == (2, 2)
+    rng = np.random.default_rng(0)
+    patches = [recipe['patch'] for _, recipe in (source(rng, 128) for _ in range(60)) if recipe['kind'] == 'patches']
+    assert patches and all(4 <= p <= 8 for p in patches)
+
+
+def test_shuffle_patches_rejects_partial_tiles():
+    from scl.datasets.scene_builder import shuffle_patches
+    with pytest.raises(ValueError, match='at least 4 x 4 whole tiles'):
+        shuffle_patches(np.zeros((30, 32, 3), np.uint8), 8, np.random.default_rng(0))
+
+
+def test_unknown_background_mode_is_a_clear_error(tmp_path):
+    from scl.datasets.scene_builder import BackgroundSource
+    with pytest.raises(ValueError, match=r"unknown background mode 'grass'.*textures, photos"):
+        build_scene_dataset(str(tmp_path / 'x'), SceneConfig(**{**SMALL.__dict__, 'background': 'grass'}))
+    assert not osp.exists(tmp_path / 'x')  # checked before anything is written
+    with pytest.raises(ValueError, match='unknown background mode'):
+        BackgroundSource('grass', [])
+
+
+def test_objects_are_larger_and_varied_by_default():
+    from scl.datasets.scene_builder import _place_boxes
+    cfg = SceneConfig()
+    rng = np.random.default_rng(0)
+    boxes = [_place_boxes(rng, cfg) for _ in range(200)]
+    sizes = np.array([b[2] for scene in boxes for b in scene])
+    assert sizes.min() >= cfg.min_object_size and sizes.max() <= cfg.max_object_size
+    assert np.percentile(sizes, 10) < 36 and np.percentile(sizes, 90) > 50  # spread over the range
+    assert min(len(scene) for scene in boxes) >= cfg.min_objects
