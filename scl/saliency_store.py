@@ -5,9 +5,15 @@ The maps live in a file-backed memory map (``maps.npy``, N x G x G, float16 by d
 worker (fork or spawn, persistent or not) re-opens the same file and sees every update the trainer writes, through the
 operating system's shared page cache. Each rank owns its own directory; ranks apply the same gathered updates in the
 same order, so their stores stay identical.
+
+Workers usually start before the store exists (mmengine's ``IterBasedTrainLoop`` starts them when it is built, before
+any hook runs). A :class:`SaliencyStoreLink`, made with the transform in the main process before any worker starts,
+carries the store's directory to them once the trainer publishes it: no worker restart, no private dataloader API.
 """
 import os
 import os.path as osp
+
+from typing import Optional
 
 import numpy as np
 import torch
@@ -149,7 +155,13 @@ class SaliencyStore:
         """
         self._check_writable()
         maps = state_dict['maps']
-        maps = maps.numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
+        # mmengine's Runner.resume loads checkpoints onto the current device: on a GPU the maps arrive as a CUDA
+        # tensor, which has no .numpy(); other loaders may hand them over with autograd on or as bfloat16.
+        if isinstance(maps, torch.Tensor):
+            maps = maps.detach().to('cpu')
+            maps = (maps.float() if maps.dtype == torch.bfloat16 else maps).numpy()
+        else:
+            maps = np.asarray(maps)
         if maps.shape != self.maps.shape:
             raise ValueError(
                 f'the checkpoint holds saliency maps of shape {tuple(maps.shape)} (samples, grid, grid) but the '
@@ -158,3 +170,50 @@ class SaliencyStore:
         self.maps[:] = maps.astype(self.maps.dtype, copy=False)
         self.set_guided(state_dict.get('guided', False))
         self.flush()
+
+
+class SaliencyStoreLink:
+    """Where a data pipeline finds its run's saliency store, published after the dataloader workers started.
+
+    Made in the main process with the transform that reads it (when the dataset is built, before the dataloader
+    starts any worker). Its slot lives in shared memory (torch tensors moved to shared memory survive fork and are
+    passed by handle to spawned workers), so every worker, persistent or not, sees the store directory that the
+    trainer publishes later (:class:`~scl.engine.hooks.SaliencyStoreHook` does it before the run) and opens the store
+    read-only on first use. Until a store is published :meth:`get` returns None.
+
+    Args:
+        capacity (int): Longest store directory path, in bytes. Defaults to 4096.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._meta = torch.zeros(2, dtype=torch.int64).share_memory_()  # version, path length
+        self._path = torch.zeros(capacity, dtype=torch.uint8).share_memory_()
+        self._local = None  # (version, store) as seen by this process
+
+    def publish(self, store: SaliencyStore) -> None:
+        """Point every process that holds this link (workers included) at ``store``."""
+        path = store.directory.encode()
+        if len(path) > self._path.numel():
+            raise ValueError(f'the saliency store path is longer than {self._path.numel()} bytes: {store.directory}')
+        self._path[:len(path)] = torch.frombuffer(bytearray(path), dtype=torch.uint8)
+        self._meta[1] = len(path)
+        version = int(self._meta[0]) + 1
+        self._meta[0] = version  # written last: a reader never sees a new version with an old path
+        self._local = (version, store)  # this process keeps the object it was given (writable in the trainer)
+
+    def get(self) -> Optional[SaliencyStore]:
+        """The published store (opened read-only on first use in a worker), or None before any publication."""
+        version = int(self._meta[0])
+        if version == 0:
+            return None
+        if self._local is None or self._local[0] != version:
+            path = bytes(self._path[:int(self._meta[1])].tolist()).decode()
+            self._local = (version, SaliencyStore.open(path))
+        return self._local[1]
+
+    def __getstate__(self):
+        return dict(_meta=self._meta, _path=self._path, _local=None)
+
+    def __repr__(self):
+        store = self.get()
+        return f'{self.__class__.__name__}({store.directory if store is not None else "unpublished"})'

@@ -10,6 +10,7 @@ import scl  # noqa: F401
     (MODELS, dict(type='SaliencyContrastiveHead')),
     (HOOKS, dict(type='SaliencyStoreHook')),
     (HOOKS, dict(type='SaliencyVisualizationHook')),
+    (HOOKS, dict(type='QueueLengthCheckHook')),
 ])
 def test_components_build_from_mmpretrain_registries(registry, cfg):
     obj = registry.build(cfg)
@@ -30,8 +31,11 @@ def test_dataset_registered():
     assert DATASETS.get('SceneImageDataset') is not None
 
 
-def test_hook_rejects_bad_arguments():
-    with pytest.raises(ValueError, match='ema_rate'):
-        HOOKS.build(dict(type='SaliencyStoreHook', ema_rate=0))
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match='saliency_ema'):  # the store update's EMA rate belongs to the model
+        MODELS.build(dict(type='SCLAlgorithm', saliency_ema=0, backbone=dict(type='ResNet', depth=18), neck=None,
+                          head=dict(type='SaliencyContrastiveHead')))
+    with pytest.raises(TypeError, match='ema_rate'):  # and only there
+        HOOKS.build(dict(type='SaliencyStoreHook', ema_rate=0.5))
     with pytest.raises(ValueError, match='grid_size'):
         HOOKS.build(dict(type='SaliencyStoreHook', grid_size=0))

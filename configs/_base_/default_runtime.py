@@ -9,6 +9,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    queue_check=dict(type='QueueLengthCheckHook'),  # a MoCo queue that does not fit the global batch: clear error
 )
 
 env_cfg = dict(

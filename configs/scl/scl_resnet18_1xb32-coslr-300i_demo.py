@@ -8,6 +8,7 @@ model = dict(
     feat_dim=128,
     momentum=0.01,  # MMEngine EMA momentum (weight of the new parameters): MoCo m = 0.99 for this short run
     saliency_reduce='mean_relu',
+    saliency_ema=0.5,  # EMA rate of the saliency store update
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(type='ResNet', depth=18, base_channels=32, strides=(1, 2, 2, 1), norm_cfg=dict(type='BN'),
                   zero_init_residual=False),
@@ -19,14 +20,15 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='SaliencyCropTransform', size={{_base_.view_size}}, backend={{_base_.crop_backend}},
          scale=(0.2, 1.0), gamma=1.0, anchor='saliency'),
-    dict(type='MultiViewWithKeys', num_views=2, transforms={{_base_.view_augment}}, keys=dict(flip=False)),
-    dict(type='PackInputs', algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip'],
+    dict(type='MultiViewWithKeys', num_views=2, transforms={{_base_.view_augment}},
+         keys=dict(flip=False, flip_direction='none')),
+    dict(type='PackInputs', algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip', 'view_flip_direction'],
          meta_keys=['sample_idx', 'img_path', 'ori_shape']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 custom_hooks = [
-    dict(type='SaliencyStoreHook', grid_size=16, ema_rate=0.5, warmup_epochs=None),
+    dict(type='SaliencyStoreHook', grid_size=16, warmup_epochs=None),
     dict(type='SaliencyVisualizationHook', num_images=6),
 ]
 
@@ -36,3 +38,5 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=300)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(type='CheckpointHook', interval=150, by_epoch=False,
                                                                 max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
+# --auto-scale-lr scales lr by (GPUs x batch per GPU) / base_batch_size.
+auto_scale_lr = dict(base_batch_size=32)

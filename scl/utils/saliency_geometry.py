@@ -57,16 +57,19 @@ def box_score(saliency, box):
 def reduce_feature_map(feat, mode='mean_relu'):
     """Channel-reduce a feature map to a per-view saliency map normalised to [0, 1].
 
+    Computed in float32 whatever the feature map's dtype (fp16 / bf16 under AMP), so mixed precision does not change
+    the normalised map beyond the rounding of the features themselves.
+
     Shape:
-        feat: (B, C, h, w) -> (B, h, w)
+        feat: (B, C, h, w) -> (B, h, w) float32
     """
+    feat = feat.float()
     if mode == 'mean_relu':
         m = F.relu(feat).mean(dim=1)
     elif mode == 'l2':
-        m = feat.float().pow(2).sum(dim=1).sqrt()
+        m = feat.pow(2).sum(dim=1).sqrt()
     else:
         raise ValueError(f'saliency reduction must be one of {REDUCTIONS}, got {mode!r}')
-    m = m.float()
     flat = m.flatten(1)
     lo = flat.min(dim=1).values[:, None, None]
     hi = flat.max(dim=1).values[:, None, None]
@@ -78,15 +81,15 @@ def cell_centres(grid_size, device=None):
     return c
 
 
-def warp_to_image_grid(view_maps, boxes, flips, grid_size):
-    """Warp per-view maps back into each image's G x G grid through the view's crop box and horizontal flip.
+def warp_to_image_grid(view_maps, boxes, flips, grid_size, flips_y=None):
+    """Warp per-view maps back into each image's G x G grid through the view's crop box and flip.
 
     A grid cell is covered by a view when its centre lies inside the view's box; its value is the view map sampled
-    bilinearly at the cell centre's position inside the crop (mirrored when the view was flipped).
+    bilinearly at the cell centre's position inside the crop (mirrored along each axis the view was flipped on).
 
     Shape:
-        view_maps: (B, h, w); boxes: (B, 4) normalised (x1, y1, x2, y2); flips: (B, ) bool
-        returns values (B, G, G) float32 and coverage (B, G, G) bool
+        view_maps: (B, h, w); boxes: (B, 4) normalised (x1, y1, x2, y2); flips (mirrored in x), flips_y (mirrored
+        in y, optional): (B, ) bool; returns values (B, G, G) float32 and coverage (B, G, G) bool
     """
     B = view_maps.shape[0]
     c = cell_centres(grid_size, view_maps.device)
@@ -95,6 +98,8 @@ def warp_to_image_grid(view_maps, boxes, flips, grid_size):
     u = (cx[None] - x1) / (x2 - x1).clamp_min(1e-6)  # B x G x G, position inside the crop in [0, 1]
     v = (cy[None] - y1) / (y2 - y1).clamp_min(1e-6)
     u = torch.where(flips[:, None, None].bool(), 1.0 - u, u)
+    if flips_y is not None:
+        v = torch.where(flips_y[:, None, None].bool(), 1.0 - v, v)
     coverage = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
     grid = torch.stack([u * 2 - 1, v * 2 - 1], dim=-1)  # B x G x G x 2, grid_sample's (x, y) order
     values = F.grid_sample(

@@ -75,3 +75,23 @@ def test_update_checks(tmp_path):
         SaliencyStore.create(str(tmp_path / 't'), 0)
     with pytest.raises(FileNotFoundError, match='does not exist'):
         SaliencyStore.open(str(tmp_path / 'nothing'))
+
+
+@pytest.mark.parametrize('arrive_as', ['requires_grad', 'bfloat16', 'float32'])
+def test_restores_maps_that_are_not_plain_cpu_tensors(tmp_path, arrive_as):
+    """mmengine's Runner.resume loads checkpoints onto the current device: on a GPU the maps arrive as a CUDA tensor,
+    which ``.numpy()`` refuses, as it refuses a tensor with autograd on or in bfloat16 (the cases CPU can build)."""
+    a = SaliencyStore.create(str(tmp_path / 'a'), 3, grid_size=4)
+    a.update(np.arange(3), np.random.default_rng(0).random((3, 4, 4)).astype(np.float32), np.ones((3, 4, 4), bool),
+             rate=1.0)
+    sd = a.state_dict()
+    maps = sd['maps']
+    with pytest.raises((RuntimeError, TypeError)):
+        {'requires_grad': maps.float().requires_grad_(), 'bfloat16': maps.bfloat16(),
+         'float32': maps.float().requires_grad_()}[arrive_as].numpy()  # what the old code called
+    sd['maps'] = {'requires_grad': maps.float().requires_grad_(), 'bfloat16': maps.to(torch.bfloat16),
+                  'float32': maps.float()}[arrive_as]
+    b = SaliencyStore.create(str(tmp_path / 'b'), 3, grid_size=4)
+    b.load_state_dict(sd)
+    tol = 1e-2 if arrive_as == 'bfloat16' else 0  # bfloat16 keeps 8 bits of mantissa
+    np.testing.assert_allclose(np.asarray(b.maps, np.float32), np.asarray(a.maps, np.float32), atol=tol)

@@ -1,3 +1,4 @@
-from .saliency_crop import MultiViewWithKeys, SaliencyCropTransform
+from .saliency_crop import SaliencyCropTransform
+from .wrappers import MultiViewWithKeys, iter_transforms
 
-__all__ = ['SaliencyCropTransform', 'MultiViewWithKeys']
+__all__ = ['SaliencyCropTransform', 'MultiViewWithKeys', 'iter_transforms']

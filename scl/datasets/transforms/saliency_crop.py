@@ -1,19 +1,19 @@
-"""Saliency-guided cropping of positive pairs, and a multi-view wrapper that keeps per-view keys."""
-import copy
+"""Saliency-guided cropping of positive pairs."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import cv2
 import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform
 from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms.utils import cache_randomness
 from mmpretrain.registry import TRANSFORMS
 
+from scl.saliency_store import SaliencyStoreLink
 from scl.utils.saliency_geometry import box_scores, normalise_boxes
 
-ANCHOR_MODES = ('saliency', 'uniform')
+ANCHOR_MODES = ('saliency', 'uniform', 'independent')
 
 
 @TRANSFORMS.register_module()
@@ -23,11 +23,16 @@ class SaliencyCropTransform(BaseTransform):
     Per image, one anchor cell ``p`` of the image's saliency map ``S`` (read from the saliency store by
     ``sample_idx``) is drawn with probability proportional to ``S ** gamma``; then, for each view, a scale and an
     aspect ratio are drawn exactly as in ``RandomResizedCrop`` and the crop is placed uniformly among the positions
-    that contain ``p``. All views thus share the salient region ``p``. During the warm-up (store not yet guided) and
-    with ``anchor='uniform'`` the anchor is uniform, i.e. plain random crops that share a random point.
+    that contain ``p``. All views thus share the salient region ``p``.
+
+    During the warm-up (the store is not yet guided, or not yet published to this process) every mode draws plain,
+    independent random crops, exactly MoCo v2's (scale and ratio as above, position uniform in the image). The
+    ablation modes change one thing each: ``anchor='uniform'`` shares a uniformly drawn point instead of a salient one
+    (the crop-geometry control); ``anchor='independent'`` keeps independent crops throughout and only reads the
+    crops' scores from the store (saliency weights without saliency crops).
 
     The crop's saliency score is the area-weighted mean of ``S`` inside its box; it is 1.0 during the warm-up (so the
-    loss weights are 1 then) and when no store is attached in ``anchor='uniform'`` mode.
+    loss weights are 1 then).
 
     **Required Keys:**
 
@@ -41,7 +46,8 @@ class SaliencyCropTransform(BaseTransform):
 
     **Added Keys:**
 
-    - crop_bbox (np.float32, ``num_views x 4``: x1, y1, x2, y2 in source pixels)
+    - crop_bbox (np.float32, ``num_views x 4``: x1, y1, x2, y2 normalised to [0, 1] of the image the crop was taken
+      from, so a ``Resize`` before the crop does not misregister the saliency update)
     - saliency_score (np.float32, ``num_views``)
     - anchor_cell (np.int64, ``2``: row, col of the anchor cell; -1, -1 without a grid)
 
@@ -51,14 +57,17 @@ class SaliencyCropTransform(BaseTransform):
         scale (tuple[float, float]): Range of the crop's area fraction. Defaults to (0.2, 1.0).
         ratio (tuple[float, float]): Range of the crop's aspect ratio (w / h). Defaults to (3 / 4, 4 / 3).
         gamma (float): Sharpness of the anchor distribution ``S ** gamma`` (reconstruction). Defaults to 1.0.
-        anchor (str): ``'saliency'`` (the method) or ``'uniform'`` (ablation: shared uniform anchor, scores still
-            read from the store). Defaults to ``'saliency'``.
+        anchor (str): ``'saliency'`` (the method), ``'uniform'`` (ablation: a shared uniform anchor) or
+            ``'independent'`` (ablation: independent crops); the ablations still read the crops' scores from the
+            store. Defaults to ``'saliency'``.
         max_attempts (int): Scale/ratio draws before falling back to the whole image. Defaults to 10.
         interpolation (str): Resize interpolation. Defaults to ``'bilinear'``.
         backend (str): Resize backend, ``'cv2'`` or ``'pillow'``. Defaults to ``'cv2'``.
 
     Attributes:
-        store (SaliencyStore | None): Attached by :class:`SaliencyStoreHook` before training.
+        link (SaliencyStoreLink): Made with the transform; :class:`SaliencyStoreHook` publishes the run's store
+            through it, to this process and to the dataloader workers.
+        store (SaliencyStore | None): The published store (None before publication); assigning a store publishes it.
     """
 
     def __init__(self,
@@ -100,7 +109,15 @@ class SaliencyCropTransform(BaseTransform):
             if interpolation not in cv2_interp_codes:
                 raise ValueError(f'interpolation must be one of {sorted(cv2_interp_codes)}, got {interpolation!r}')
             self._cv2_interp = cv2_interp_codes[interpolation]
-        self.store = None
+        self.link = SaliencyStoreLink()
+
+    @property
+    def store(self):
+        return self.link.get()
+
+    @store.setter
+    def store(self, store):
+        self.link.publish(store)
 
     # -- randomness ------------------------------------------------------------------------------------------------
     def anchor_cdf(self, saliency: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -127,13 +144,18 @@ class SaliencyCropTransform(BaseTransform):
         return min(int(cdf.searchsorted(u * float(cdf[-1]), side='right')), cdf.size - 1)
 
     @cache_randomness
-    def sample_boxes(self, height: int, width: int, cdf: Optional[np.ndarray], grid_size: int):
+    def sample_boxes(self, height: int, width: int, cdf: Optional[np.ndarray], grid_size: int, shared: bool = True):
         """Draw the anchor (from :meth:`anchor_cdf`'s ``cdf``; uniform when None) and one box per view.
 
         Returns:
             tuple: anchor cell ``(row, col)``, anchor point ``(x, y)`` in pixels (inside the cell), and
-            ``num_views x 4`` boxes, each containing the pixel that holds the anchor point, hence the point.
+            ``num_views x 4`` pixel boxes, each containing the pixel that holds the anchor point, hence the point.
+            With ``shared=False`` the boxes are independent random crops and there is no anchor (cell ``(-1, -1)``,
+            point NaN).
         """
+        if not shared:
+            boxes = [self._box(None, None, height, width) for _ in range(self.num_views)]
+            return np.array([-1, -1], dtype=np.int64), np.array([np.nan, np.nan]), np.array(boxes, dtype=np.float32)
         u = np.random.random(3).tolist()  # one call: cell, x and y jitter (as Python floats: faster arithmetic)
         if cdf is None:
             ax, ay = u[1] * width, u[2] * height
@@ -146,10 +168,12 @@ class SaliencyCropTransform(BaseTransform):
         # Integer anchor pixel inside the image.
         px = min(int(ax), width - 1)
         py = min(int(ay), height - 1)
-        boxes = [self._box_containing(px, py, height, width) for _ in range(self.num_views)]
+        boxes = [self._box(px, py, height, width) for _ in range(self.num_views)]
         return np.array(cell, dtype=np.int64), np.array([ax, ay]), np.array(boxes, dtype=np.float32)
 
-    def _box_containing(self, px: int, py: int, height: int, width: int) -> list:
+    def _box(self, px: Optional[int], py: Optional[int], height: int, width: int) -> list:
+        """One box with RandomResizedCrop's scale and ratio, placed uniformly among the positions that contain the
+        pixel ``(px, py)``, or anywhere in the image when ``px`` is None (RandomResizedCrop's placement)."""
         area = height * width
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         for _ in range(self.max_attempts):
@@ -159,9 +183,11 @@ class SaliencyCropTransform(BaseTransform):
             w = int(round(math.sqrt(target_area * aspect)))
             h = int(round(math.sqrt(target_area / aspect)))
             if 0 < w <= width and 0 < h <= height:
-                # Uniform among the positions whose box contains the anchor pixel, clamped to the image.
-                x_lo, x_hi = max(0, px - w + 1), min(px, width - w)
-                y_lo, y_hi = max(0, py - h + 1), min(py, height - h)
+                if px is None:
+                    x_lo, x_hi, y_lo, y_hi = 0, width - w, 0, height - h
+                else:  # the positions whose box contains the anchor pixel, clamped to the image
+                    x_lo, x_hi = max(0, px - w + 1), min(px, width - w)
+                    y_lo, y_hi = max(0, py - h + 1), min(py, height - h)
                 x1 = x_lo + min(int(ux * (x_hi - x_lo + 1)), x_hi - x_lo)
                 y1 = y_lo + min(int(uy * (y_hi - y_lo + 1)), y_hi - y_lo)
                 return [x1, y1, x1 + w, y1 + h]
@@ -169,16 +195,13 @@ class SaliencyCropTransform(BaseTransform):
 
     # -- transform -------------------------------------------------------------------------------------------------
     def _read_saliency(self, results: dict):
-        if self.store is None:
-            if self.anchor == 'saliency':
-                raise RuntimeError(
-                    'SaliencyCropTransform has no saliency store attached. Add '
-                    "dict(type='SaliencyStoreHook') to custom_hooks (it creates the store and attaches it before "
-                    'training), or attach one with scl.engine.hooks.attach_saliency_store(dataset, store).')
+        """This sample's map and whether the store is guided; ``(None, False)`` before a store is published."""
+        store = self.store
+        if store is None:
             return None, False
         if 'sample_idx' not in results:
             raise KeyError('SaliencyCropTransform needs `sample_idx` in the results (set by mmengine BaseDataset)')
-        return self.store.get(int(results['sample_idx'])), self.store.guided
+        return store.get(int(results['sample_idx'])), store.guided
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -187,8 +210,10 @@ class SaliencyCropTransform(BaseTransform):
         height, width = img.shape[:2]
         saliency, guided = self._read_saliency(results)
         grid_size = saliency.shape[0] if saliency is not None else 0
-        cdf = self.anchor_cdf(saliency) if (guided and self.anchor == 'saliency') else None
-        cell, _, boxes = self.sample_boxes(height, width, cdf, grid_size)
+        shared = guided and self.anchor != 'independent'
+        cdf = self.anchor_cdf(saliency) if (shared and self.anchor == 'saliency') else None
+        cell, _, boxes = self.sample_boxes(height, width, cdf, grid_size, shared)
+        norm_boxes = normalise_boxes(boxes, height, width)
 
         views = []
         for x1, y1, x2, y2 in boxes.astype(np.int64).tolist():
@@ -199,14 +224,14 @@ class SaliencyCropTransform(BaseTransform):
                 views.append(
                     mmcv.imresize(
                         crop, (self.size[1], self.size[0]), interpolation=self.interpolation, backend=self.backend))
-        if saliency is not None and guided:
-            scores = box_scores(saliency, normalise_boxes(boxes, height, width))
+        if guided:
+            scores = box_scores(saliency, norm_boxes)
         else:
             scores = np.ones(self.num_views, dtype=np.float32)
 
         results['img'] = views
         results['img_shape'] = self.size
-        results['crop_bbox'] = boxes
+        results['crop_bbox'] = norm_boxes
         results['saliency_score'] = scores
         results['anchor_cell'] = cell
         return results
@@ -216,77 +241,3 @@ class SaliencyCropTransform(BaseTransform):
                 f'ratio={self.ratio}, gamma={self.gamma}, anchor={self.anchor!r}, '
                 f'max_attempts={self.max_attempts}, interpolation={self.interpolation!r}, '
                 f'backend={self.backend!r})')
-
-
-@TRANSFORMS.register_module()
-class MultiViewWithKeys(BaseTransform):
-    """Apply a pipeline to each view and keep the per-view keys that mmpretrain's ``MultiView`` drops.
-
-    If ``img`` is a list (e.g. the crops of :class:`SaliencyCropTransform`), view ``v`` of the pipeline receives
-    ``img[v]``; otherwise every view receives a copy of ``img`` (like ``MultiView``). After the pipeline, each key in
-    ``keys`` is collected over the views into ``view_<key>`` (an array with one entry per view; ``default`` when a
-    view's pipeline did not set it, e.g. ``flip`` when RandomFlip did not run).
-
-    **Required Keys:**
-
-    - img (an array, or a list of ``num_views`` arrays)
-
-    **Modified Keys:**
-
-    - img (a list of ``num_views`` transformed views)
-
-    **Added Keys:**
-
-    - view_<key> for each key in ``keys`` (np.ndarray, ``num_views``)
-
-    Args:
-        transforms (list[dict | callable]): The per-view pipeline.
-        num_views (int): Number of views; must match the length of a list ``img``. Defaults to 2.
-        keys (dict): ``{key: default}`` to collect per view. Defaults to ``{'flip': False}``.
-    """
-
-    def __init__(self, transforms: List, num_views: int = 2, keys: Optional[dict] = None) -> None:
-        if num_views < 1:
-            raise ValueError(f'num_views must be >= 1, got {num_views}')
-        # Build from mmpretrain's registry (mmcv's Compose alone uses the default scope, unset outside a Runner).
-        self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms])
-        self.num_views = num_views
-        self.keys = dict(flip=False) if keys is None else dict(keys)
-
-    def transform(self, results: dict) -> dict:
-        img = results['img']
-        if isinstance(img, (list, tuple)) and len(img) != self.num_views:
-            raise ValueError(f'MultiViewWithKeys expects {self.num_views} views, got a list of {len(img)}')
-        outputs = []
-        for v in range(self.num_views):
-            inputs = {k: val for k, val in results.items() if k != 'img'}
-            inputs = copy.deepcopy(inputs)
-            inputs['img'] = img[v] if isinstance(img, (list, tuple)) else img.copy()
-            out = self.pipeline(inputs)
-            if out is None:
-                raise RuntimeError(f'the per-view pipeline returned None for view {v}')
-            outputs.append(out)
-        results['img'] = [out['img'] for out in outputs]
-        for key, default in self.keys.items():
-            results[f'view_{key}'] = np.array([out.get(key, default) for out in outputs])
-        return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(transforms={self.pipeline}, num_views={self.num_views}, '
-                f'keys={self.keys})')
-
-
-def iter_transforms(pipeline) -> Sequence:
-    """Yield every transform of a (possibly nested) pipeline: Compose, MultiView and our wrapper included."""
-    stack = [pipeline]
-    while stack:
-        t = stack.pop()
-        yield t
-        for attr in ('transforms', 'pipelines', 'pipeline'):
-            sub = getattr(t, attr, None)
-            if sub is None or sub is t:
-                continue
-            if isinstance(sub, (list, tuple)):
-                stack.extend(sub)
-            else:
-                stack.append(sub)

@@ -7,3 +7,6 @@ __all__ += ['SaliencyVisualizationHook']
 from .pretrained_check_hook import PretrainedCheckError, PretrainedCheckHook  # noqa: E402
 
 __all__ += ['PretrainedCheckHook', 'PretrainedCheckError']
+from .queue_check_hook import QueueLengthCheckHook  # noqa: E402
+
+__all__ += ['QueueLengthCheckHook']

@@ -2,20 +2,23 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.dist import get_rank
-from mmengine.dataset import InfiniteSampler
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 from mmpretrain.registry import HOOKS
 
-from scl.datasets.transforms.saliency_crop import SaliencyCropTransform, iter_transforms
+from scl.datasets.transforms import SaliencyCropTransform, iter_transforms
 from scl.saliency_store import SaliencyStore
 
 CHECKPOINT_KEY = 'saliency_store'
 
 
 def attach_saliency_store(dataset, store) -> int:
-    """Attach ``store`` to every :class:`SaliencyCropTransform` of ``dataset``'s pipeline. Returns how many."""
+    """Publish ``store`` to every :class:`SaliencyCropTransform` of ``dataset``'s pipeline, in this process and in
+    the dataloader workers that already hold the pipeline (through each transform's :class:`SaliencyStoreLink`).
+
+    Returns:
+        int: How many transforms now read ``store``.
+    """
     n = 0
     for t in iter_transforms(getattr(dataset, 'pipeline', None)):
         if isinstance(t, SaliencyCropTransform):
@@ -28,38 +31,23 @@ def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
-def _restart_workers(loop) -> None:
-    """Shut down dataloader workers started before the store existed (IterBasedTrainLoop starts them on build)."""
-    dataloader = loop.dataloader
-    for it in (getattr(getattr(loop, 'dataloader_iterator', None), '_iterator', None),
-               getattr(dataloader, '_iterator', None)):
-        if it is not None and hasattr(it, '_shutdown_workers'):
-            it._shutdown_workers()
-    if getattr(dataloader, '_iterator', None) is not None:
-        dataloader._iterator = None  # persistent workers: force new ones that see the store
-    sampler = getattr(dataloader, 'sampler', None)
-    if isinstance(sampler, InfiniteSampler):
-        # Closing the old iterator closed the sampler's one index generator; start it again from its seed, so the
-        # run sees the same sample order as if no worker had started before the store.
-        sampler.indices = sampler._indices_of_rank()
-    if hasattr(loop, 'dataloader_iterator'):
-        loop.dataloader_iterator = _InfiniteDataloaderIterator(dataloader)
-
-
 @HOOKS.register_module()
 class SaliencyStoreHook(Hook):
     """Create the saliency store, share it with the data pipeline and the model, and keep it in checkpoints.
 
     Before the run, a store of one ``grid_size x grid_size`` map per training sample (filled with 1, i.e. uniform) is
-    created under ``<work_dir>/saliency_store/rank<r>`` and attached to every :class:`SaliencyCropTransform` of the
-    training pipeline and to the model (whose ``saliency_store`` and ``saliency_ema`` it sets). Dataloader workers
-    started earlier are restarted so that they see it. The warm-up ends after ``warmup_epochs``: from then on crops
-    follow saliency (the flag lives in the store, so workers see it within their prefetch depth). The store is saved
-    in every checkpoint and restored on resume (a dataset of another size is an error).
+    created under ``<work_dir>/saliency_store/rank<r>``, given to the model (its ``saliency_store``) and published to
+    every :class:`SaliencyCropTransform` of the training pipeline through the transform's
+    :class:`~scl.saliency_store.SaliencyStoreLink`, which dataloader workers started earlier (mmengine's
+    ``IterBasedTrainLoop`` starts them when it is built) share: they open the store on their next sample, no restart
+    needed; batches they prepared before that are warm-up batches (plain independent crops, unit scores). The warm-up
+    ends after ``warmup_epochs``: from then on crops follow saliency (the flag lives in the store, so workers see it
+    within their prefetch depth). The store is saved in every checkpoint and restored on resume, from any device (a
+    dataset of another size is an error). The store update's EMA rate belongs to the model
+    (``SCLAlgorithm.saliency_ema``).
 
     Args:
         grid_size (int): Side of each saliency map. Defaults to 16.
-        ema_rate (float): Weight of a new observation in the EMA update. Defaults to 0.5.
         warmup_epochs (float, optional): Epochs of plain (unguided) crops. Defaults to None, i.e. 10% of the
             schedule.
         init_value (float): Initial value of every cell. Defaults to 1.0.
@@ -71,19 +59,15 @@ class SaliencyStoreHook(Hook):
 
     def __init__(self,
                  grid_size: int = 16,
-                 ema_rate: float = 0.5,
                  warmup_epochs: Optional[float] = None,
                  init_value: float = 1.0,
                  dtype: str = 'float16',
                  store_dir: Optional[str] = None) -> None:
         if grid_size < 1:
             raise ValueError(f'grid_size must be >= 1, got {grid_size}')
-        if not 0 < ema_rate <= 1:
-            raise ValueError(f'ema_rate must be in (0, 1], got {ema_rate}')
         if warmup_epochs is not None and warmup_epochs < 0:
             raise ValueError(f'warmup_epochs must be >= 0, got {warmup_epochs}')
         self.grid_size = grid_size
-        self.ema_rate = ema_rate
         self.warmup_epochs = warmup_epochs
         self.init_value = init_value
         self.dtype = dtype
@@ -105,8 +89,6 @@ class SaliencyStoreHook(Hook):
             raise TypeError(f'SaliencyStoreHook needs a model with a saliency update (SCLAlgorithm), got '
                             f'{type(model).__name__}')
         model.saliency_store = self.store
-        model.saliency_ema = self.ema_rate
-        _restart_workers(loop)
 
         iters_per_epoch = max(1, len(loop.dataloader))
         if self.warmup_epochs is None:

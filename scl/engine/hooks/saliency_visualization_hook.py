@@ -6,7 +6,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from scl.datasets.transforms.saliency_crop import SaliencyCropTransform, iter_transforms
+from scl.datasets.transforms import SaliencyCropTransform, iter_transforms
 from scl.visualization import load_rgb, render_saliency_figure, sample_crop_pairs
 
 

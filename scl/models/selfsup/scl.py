@@ -1,80 +1,17 @@
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
+import numpy as np
 import torch
-import torch.nn as nn
 from mmengine.dist import all_gather
-from mmpretrain.models.selfsup import MoCo
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from scl.utils.saliency_geometry import REDUCTIONS, reduce_feature_map, warp_to_image_grid
+from .mocov2 import SymMoCo
 
-
-@MODELS.register_module()
-class SymMoCo(MoCo):
-    """MoCo v2 with the symmetric loss: each of the two views is once the query and once the key.
-
-    Implementation of `Improved Baselines with Momentum Contrastive Learning <https://arxiv.org/abs/2003.04297>`_
-    (MoCo v2: MLP neck, stronger augmentation) with the symmetrised loss used by most scene-pretraining baselines.
-    Built on mmpretrain's ``MoCo``: same arguments, same queue and key encoder. The loss is the mean of the two
-    directions, so its scale matches the asymmetric one; both views' keys are enqueued, so ``queue_len`` must be a
-    multiple of ``2 x`` the global batch.
-
-    Momentum convention: ``momentum`` is MMEngine's ``ExponentialMovingAverage`` momentum, the weight of the *new*
-    parameters: ``momentum=0.001`` is MoCo's ``m = 0.999``.
-
-    This is the baseline that :class:`SCLAlgorithm` extends; with a ``ContrastiveHead`` and mmpretrain's
-    ``MultiView`` + ``RandomResizedCrop`` pipeline it is plain MoCo v2.
-    """
-
-    def _query(self, img: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.neck(self.backbone(img))[0], dim=1)  # N x C
-
-    @torch.no_grad()
-    def _key(self, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Key embedding and the key encoder's last feature map (one forward pass)."""
-        backbone_k, neck_k = self.encoder_k.module[0], self.encoder_k.module[1]
-        img, idx_unshuffle = batch_shuffle_ddp(img)
-        feats = backbone_k(img)
-        k = nn.functional.normalize(neck_k(feats)[0], dim=1)  # N x C
-        return batch_unshuffle_ddp(k, idx_unshuffle), batch_unshuffle_ddp(feats[-1], idx_unshuffle)
-
-    def _logits(self, q: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        pos = torch.einsum('nc,nc->n', [q, k]).unsqueeze(-1)  # N x 1
-        neg = torch.einsum('nc,ck->nk', [q, self.queue.clone().detach()])  # N x K
-        return pos, neg
-
-    def _pair_loss(self, q: torch.Tensor, k: torch.Tensor, data_samples: List[DataSample], iq: int,
-                   ik: int) -> Dict[str, torch.Tensor]:
-        out = self.head.loss(*self._logits(q, k))
-        return out if isinstance(out, dict) else dict(loss=out)
-
-    def _after_keys(self, feat_maps: List[torch.Tensor], data_samples: List[DataSample]) -> None:
-        """Called with the key encoder's feature maps of each view, once the loss is computed."""
-
-    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, torch.Tensor]:
-        """Symmetric MoCo loss.
-
-        Args:
-            inputs (list[torch.Tensor]): The two views, each ``N x 3 x H x W``.
-            data_samples (list[DataSample]): Per-sample data (unused here; used by subclasses).
-
-        Returns:
-            dict[str, torch.Tensor]: ``loss`` (mean of both directions) and any logged terms of the head.
-        """
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError(f'{type(self).__name__} needs exactly two views per sample, got '
-                             f'{len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs)}')
-        q = [self._query(v) for v in inputs]
-        with torch.no_grad():
-            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
-            k, feat_maps = zip(*[self._key(v) for v in inputs])
-        terms = [self._pair_loss(q[0], k[1], data_samples, 0, 1), self._pair_loss(q[1], k[0], data_samples, 1, 0)]
-        losses = {name: 0.5 * (terms[0][name] + terms[1][name]) for name in terms[0]}
-        self._dequeue_and_enqueue(torch.cat(k, dim=0))
-        self._after_keys(list(feat_maps), data_samples)
-        return losses
+# Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
+FLIP_AXES = {'horizontal': (True, False), 'vertical': (False, True), 'diagonal': (True, True)}
+ALGORITHM_KEYS = ['crop_bbox', 'saliency_score', 'view_flip', 'view_flip_direction']
 
 
 @MODELS.register_module()
@@ -87,7 +24,8 @@ class SCLAlgorithm(SymMoCo):
     (:class:`SaliencyCropTransform`) and whose per-pair losses are reweighed by the crops' saliency scores
     (:class:`SaliencyContrastiveHead`). The saliency maps come from the model itself: after each step, the momentum
     (key) encoder's last feature map of each view, already computed for the keys (no extra forward pass), is reduced
-    over channels, normalised to [0, 1], warped back into image coordinates through the view's crop box and flip, and
+    over channels and normalised to [0, 1] per view (only this ``N x h x w`` map, not the feature map, is
+    un-shuffled across GPUs), then warped back into image coordinates through the view's crop box and flip and
     blended into the saliency store (gathered across ranks first, so every rank's store stays identical).
 
     Differences from the paper / reconstruction: only the abstract is available. The base framework, the saliency
@@ -106,13 +44,17 @@ class SCLAlgorithm(SymMoCo):
         momentum (float): MMEngine EMA momentum of the key encoder. Defaults to 0.001 (MoCo m = 0.999).
         saliency_reduce (str): Channel reduction of the feature map, ``'mean_relu'`` or ``'l2'``.
             Defaults to ``'mean_relu'``.
+        saliency_ema (float): Weight of a new observation when a view's map is blended into the store
+            (reconstruction). Defaults to 0.5.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
 
     Attributes:
-        saliency_store (SaliencyStore | None): Attached by :class:`SaliencyStoreHook`; without it the model trains but
-            does not update saliency.
-        saliency_ema (float): EMA rate of the store update, set by the hook. Defaults to 0.5.
+        saliency_store (SaliencyStore | None): Attached by :class:`SaliencyStoreHook` before training; training
+            without it is an error, :meth:`loss` alone (tests, analysis) skips the update.
+
+    Raises:
+        ValueError: An unknown ``saliency_reduce`` or ``saliency_ema`` outside (0, 1].
     """
 
     def __init__(self,
@@ -123,11 +65,14 @@ class SCLAlgorithm(SymMoCo):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  saliency_reduce: str = 'mean_relu',
+                 saliency_ema: float = 0.5,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if saliency_reduce not in REDUCTIONS:
             raise ValueError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
+        if not 0 < saliency_ema <= 1:
+            raise ValueError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -139,48 +84,76 @@ class SCLAlgorithm(SymMoCo):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.saliency_reduce = saliency_reduce
+        self.saliency_ema = saliency_ema
         self.saliency_store = None
-        self.saliency_ema = 0.5
 
     @staticmethod
-    def _field(data_samples: List[DataSample], name: str, device) -> torch.Tensor:
+    def _require(data_samples: List[DataSample], name: str):
         if not data_samples or name not in data_samples[0]:
             raise KeyError(f'data samples carry no `{name}`: the SCL pipeline must end with '
-                           "PackInputs(algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip'])")
-        return torch.stack([torch.as_tensor(ds.get(name)) for ds in data_samples]).to(device)
+                           f'PackInputs(algorithm_keys={ALGORITHM_KEYS})')
+        return [ds.get(name) for ds in data_samples]
+
+    @classmethod
+    def _field(cls, data_samples: List[DataSample], name: str, device) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(v) for v in cls._require(data_samples, name)]).to(device)
+
+    @classmethod
+    def _flip_axes(cls, data_samples: List[DataSample], device):
+        """Per view, whether its flip mirrored x and whether it mirrored y: two ``N x V`` bool tensors."""
+        flipped = np.stack([np.asarray(v, dtype=bool) for v in cls._require(data_samples, 'view_flip')])
+        directions = np.stack([np.asarray(v, dtype=str) for v in cls._require(data_samples, 'view_flip_direction')])
+        unknown = set(directions[flipped].tolist()) - set(FLIP_AXES)
+        if unknown:
+            raise ValueError(f'unknown flip direction(s) {sorted(unknown)}; the saliency warp knows {list(FLIP_AXES)}')
+        axes = [np.isin(directions, [d for d, a in FLIP_AXES.items() if a[i]]) & flipped for i in (0, 1)]
+        return tuple(torch.from_numpy(a).to(device) for a in axes)
 
     def _pair_loss(self, q, k, data_samples, iq, ik):
         scores = self._field(data_samples, 'saliency_score', q.device).float()  # N x V
         return self.head.loss(*self._logits(q, k), scores[:, iq], scores[:, ik])
 
+    def _key_extras(self, feats):
+        """The key encoder's last feature map reduced over channels: ``N x h x w`` in [0, 1] (float32)."""
+        return reduce_feature_map(feats[-1], self.saliency_reduce)
+
+    def train_step(self, data, optim_wrapper):
+        if self.saliency_store is None:
+            raise RuntimeError(
+                'SCLAlgorithm is training without a saliency store: add dict(type=\'SaliencyStoreHook\') to '
+                'custom_hooks (it creates the store and shares it with the model and the data pipeline)')
+        return super().train_step(data, optim_wrapper)
+
     @torch.no_grad()
-    def saliency_update(self, feat_maps: List[torch.Tensor], data_samples: List[DataSample]):
+    def saliency_update(self, view_maps: List[torch.Tensor], data_samples: List[DataSample]):
         """Per-view grid values and coverage in image coordinates (all ranks gathered), without writing them.
+
+        Args:
+            view_maps (list[torch.Tensor]): Per view, the ``N x h x w`` saliency map in [0, 1].
+            data_samples (list[DataSample]): With ``crop_bbox`` (``V x 4`` normalised to the image the crop was
+                taken from), ``view_flip`` and ``view_flip_direction`` (``V``) and ``sample_idx``.
 
         Returns:
             tuple: indices (M, ), values (M, G, G), coverage (M, G, G) as CPU tensors, ``M = world x N x V``.
         """
         G = self.saliency_store.grid_size
-        device = feat_maps[0].device
-        boxes = self._field(data_samples, 'crop_bbox', device).float()  # N x V x 4, source pixels
-        flips = self._field(data_samples, 'view_flip', device).bool()  # N x V
-        sizes = torch.tensor([ds.ori_shape for ds in data_samples], device=device, dtype=torch.float32)  # N x 2
+        device = view_maps[0].device
+        boxes = self._field(data_samples, 'crop_bbox', device).float()  # N x V x 4 in [0, 1]
+        flip_x, flip_y = self._flip_axes(data_samples, device)  # N x V each
         idx = torch.tensor([ds.sample_idx for ds in data_samples], device=device, dtype=torch.long)
-        whwh = sizes.flip(1).repeat(1, 2)  # N x 4: (w, h, w, h)
         values, coverage = [], []
-        for v, fmap in enumerate(feat_maps):
-            norm = boxes[:, v] / whwh  # N x 4 in [0, 1]
-            val, cov = warp_to_image_grid(reduce_feature_map(fmap, self.saliency_reduce), norm, flips[:, v], G)
+        for v, view_map in enumerate(view_maps):
+            val, cov = warp_to_image_grid(view_map, boxes[:, v], flip_x[:, v], G, flips_y=flip_y[:, v])
             values.append(val)
             coverage.append(cov)
         # Row order: view 0 of every sample, then view 1; identical on every rank after the gather.
-        idx = idx.repeat(len(feat_maps))
+        idx = idx.repeat(len(view_maps))
         values, coverage = torch.cat(values), torch.cat(coverage)
         gathered = [torch.cat(all_gather(t)).cpu() for t in (idx, values, coverage.to(torch.uint8))]
         return gathered[0], gathered[1], gathered[2].bool()
 
-    def _after_keys(self, feat_maps, data_samples):
+    def _after_keys(self, extras, data_samples):
         if self.saliency_store is None:
             return
-        idx, values, coverage = self.saliency_update(feat_maps, data_samples)
+        idx, values, coverage = self.saliency_update(extras, data_samples)
         self.saliency_store.update(idx.numpy(), values.numpy(), coverage.numpy(), self.saliency_ema)

@@ -19,7 +19,8 @@ def crop_transform(store=None, **kwargs):
     cfg = dict(type='SaliencyCropTransform', size=16)
     cfg.update(kwargs)
     t = TRANSFORMS.build(cfg)
-    t.store = store
+    if store is not None:
+        t.store = store  # publishes it through the transform's link
     return t
 
 
@@ -98,18 +99,31 @@ def test_gamma_sharpens_anchor_distribution(tmp_path):
     assert p3[1] > p1[1]
 
 
-def test_warmup_gives_uniform_crops_and_unit_scores(tmp_path):
+def overlap(a, b):
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+@pytest.mark.parametrize('anchor', ['saliency', 'uniform', 'independent'])
+@pytest.mark.parametrize('published', [True, False])
+def test_warmup_gives_independent_random_crops_and_unit_scores(tmp_path, anchor, published):
+    """Before the store is guided (or before it is published to this process) every mode is MoCo v2's crop: two
+    independent RandomResizedCrops, no shared anchor, unit scores."""
     G = 8
     maps = np.zeros((1, G, G), np.float32)
     maps[0, 0, 0] = 1.0
-    t = crop_transform(make_store(tmp_path, maps, guided=False))
+    t = crop_transform(make_store(tmp_path, maps, guided=False) if published else None, anchor=anchor,
+                       scale=(0.05, 0.1))
     np.random.seed(0)
-    cells = set()
+    disjoint, x1s = 0, []
     for _ in range(300):
         out = t(results(64, 64))
         np.testing.assert_array_equal(out['saliency_score'], np.ones(2, np.float32))
-        cells.add(tuple(out['anchor_cell']))
-    assert len(cells) > G * G // 2  # the anchor is uniform, not stuck on the salient cell
+        assert tuple(out['anchor_cell']) == (-1, -1)
+        a, b = out['crop_bbox']
+        disjoint += not overlap(a, b)
+        x1s.append(a[0])
+    assert disjoint > 150  # small crops placed independently often miss each other; a shared point never does
+    assert np.mean(np.array(x1s) < 0.3) == pytest.approx(np.mean(np.array(x1s) > 0.45), abs=0.1)  # uniform x
 
 
 def test_uniform_anchor_mode_reads_scores(tmp_path):
@@ -119,7 +133,7 @@ def test_uniform_anchor_mode_reads_scores(tmp_path):
     np.random.seed(0)
     out = t(results(64, 64))
     for box, score in zip(out['crop_bbox'], out['saliency_score']):
-        assert score == pytest.approx(box_score(t.store.get(0), box / 64.0), rel=1e-6)  # float16 store
+        assert score == pytest.approx(box_score(t.store.get(0), box), rel=1e-6)  # boxes are normalised
 
 
 def test_score_is_area_weighted_mean():
@@ -131,9 +145,70 @@ def test_score_is_area_weighted_mean():
     assert box_score(sal, np.array([0.125, 0, 0.5, 0.25])) == pytest.approx((0.5 * sal[0, 0] + sal[0, 1]) / 1.5)
 
 
-def test_missing_store_is_a_clear_error():
-    with pytest.raises(RuntimeError, match='SaliencyStoreHook'):
-        crop_transform(None)(results())
+def test_shared_anchor_modes_always_overlap_and_independent_mode_reads_scores(tmp_path):
+    rng = np.random.default_rng(4)
+    maps = rng.random((1, 4, 4)).astype(np.float32)
+    store = make_store(tmp_path, maps)
+    np.random.seed(0)
+    for anchor in ('saliency', 'uniform'):
+        t = crop_transform(store, anchor=anchor, scale=(0.05, 0.1))
+        assert all(overlap(*t(results(64, 64))['crop_bbox']) for _ in range(100))  # the shared point
+    t = crop_transform(store, anchor='independent', scale=(0.05, 0.1))
+    outs = [t(results(64, 64)) for _ in range(100)]
+    assert sum(not overlap(*o['crop_bbox']) for o in outs) > 50
+    for box, score in zip(outs[0]['crop_bbox'], outs[0]['saliency_score']):
+        assert score == pytest.approx(box_score(store.get(0), box), rel=1e-6)  # weights still follow saliency
+
+
+def test_boxes_are_normalised_to_the_array_the_crop_sees(tmp_path):
+    """A Resize before the crop must not misregister the boxes: they are fractions of the cropped array."""
+    from scl.saliency_store import SaliencyStore
+    maps = np.zeros((1, 4, 4), np.float32)
+    maps[0, 1, 2] = 1.0
+    store = make_store(tmp_path, maps)
+    boxes = []
+    for scale in (1.0, 0.5):
+        pipeline = Compose([TRANSFORMS.build(dict(type='Resize', scale_factor=scale)), crop_transform(store)])
+        np.random.seed(7)
+        out = pipeline(dict(img=np.zeros((96, 128, 3), np.uint8), sample_idx=0, ori_shape=(96, 128)))
+        boxes.append(out['crop_bbox'])
+        assert (out['crop_bbox'] >= 0).all() and (out['crop_bbox'] <= 1).all()
+        x1, y1, x2, y2 = out['crop_bbox'][0]
+        assert x1 <= 0.75 and x2 >= 0.5 and y1 <= 0.5 and y2 >= 0.25  # contains the salient cell (row 1, col 2)
+    np.testing.assert_allclose(boxes[0], boxes[1], atol=2 / 64)  # the same image region at either size
+    assert isinstance(store, SaliencyStore)
+
+
+class LinkReader:
+    """A map-style dataset whose items say what the crop transform in a worker sees through its link."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        store = self.transform.store
+        return np.array([-1.0 if store is None else float(store.get(i)[0, 0]),
+                         -1.0 if store is None else float(store.guided)], np.float32)
+
+
+@pytest.mark.parametrize('context', ['fork', 'spawn'])
+def test_store_published_after_persistent_workers_started_reaches_them(tmp_path, context):
+    """mmengine's IterBasedTrainLoop starts workers before any hook runs: the store must reach them without a
+    restart."""
+    import torch
+    from torch.utils.data import DataLoader
+    t = crop_transform(None)
+    loader = DataLoader(LinkReader(t), batch_size=2, num_workers=1, persistent_workers=True,
+                        multiprocessing_context=context)
+    np.testing.assert_array_equal(torch.cat(list(loader)).numpy().ravel(), [-1, -1, -1, -1])  # workers start: no store
+    store = make_store(tmp_path, np.full((2, 2, 2), 0.25, np.float32), guided=True)
+    t.store = store
+    np.testing.assert_array_equal(torch.cat(list(loader)).numpy().ravel(), [0.25, 1, 0.25, 1])
+    store.maps[1] = 0.5  # later writes reach them through the shared memory map
+    np.testing.assert_array_equal(torch.cat(list(loader)).numpy().ravel(), [0.25, 1, 0.5, 1])
 
 
 @pytest.mark.parametrize('kwargs,match', [(dict(scale=(0, 1)), 'scale'), (dict(ratio=(2, 1)), 'ratio'),
@@ -150,8 +225,8 @@ def test_multiview_with_keys_keeps_flips_and_boxes(tmp_path):
         TRANSFORMS.build(t) for t in [
             dict(type='SaliencyCropTransform', size=16, num_views=2),
             dict(type='MultiViewWithKeys', num_views=2, transforms=[dict(type='RandomFlip', prob=1.0)]),
-            dict(type='PackInputs', algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip'],
-                 meta_keys=['sample_idx']),
+            dict(type='PackInputs', algorithm_keys=['crop_bbox', 'saliency_score', 'view_flip',
+                                                    'view_flip_direction'], meta_keys=['sample_idx']),
         ]
     ])
     pipeline.transforms[0].store = store
@@ -165,16 +240,30 @@ def test_multiview_with_keys_keeps_flips_and_boxes(tmp_path):
     assert len(packed['inputs']) == 2
     ds = packed['data_samples']
     np.testing.assert_array_equal(ds.view_flip, [True, True])
+    np.testing.assert_array_equal(ds.view_flip_direction, ['horizontal', 'horizontal'])
     assert ds.crop_bbox.shape == (2, 4)
     for v in range(2):
         np.testing.assert_array_equal(packed['inputs'][v].permute(1, 2, 0).numpy(), crops[v][:, ::-1])
 
 
 def test_multiview_with_keys_default_when_key_missing():
-    t = TRANSFORMS.build(dict(type='MultiViewWithKeys', num_views=3, transforms=[], keys=dict(flip=False)))
+    t = TRANSFORMS.build(dict(type='MultiViewWithKeys', num_views=3, transforms=[]))
     out = t(dict(img=np.zeros((4, 4, 3), np.uint8)))
     assert len(out['img']) == 3
     np.testing.assert_array_equal(out['view_flip'], [False, False, False])
+    np.testing.assert_array_equal(out['view_flip_direction'], ['none'] * 3)
+
+
+def test_multiview_with_keys_carries_the_flip_direction():
+    t = TRANSFORMS.build(dict(type='MultiViewWithKeys', num_views=2, transforms=[
+        dict(type='RandomFlip', prob=1.0, direction=['vertical', 'diagonal'])]))
+    np.random.seed(0)
+    seen = set()
+    for _ in range(20):
+        out = t(dict(img=np.zeros((4, 4, 3), np.uint8)))
+        assert out['view_flip'].all()
+        seen.update(out['view_flip_direction'].tolist())
+    assert seen == {'vertical', 'diagonal'}
 
 
 def test_corrupt_and_missing_images_name_the_file(tmp_path):
