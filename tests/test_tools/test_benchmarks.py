@@ -267,3 +267,57 @@ def test_c4_configs_take_stage_4_from_the_same_checkpoint(config, tmp_path):
         covered |= {f'{name}.{k}' for k in result['state']}
     assert covered >= {k for k in detector.state_dict() if k.startswith(('backbone.', 'roi_head.shared_head.'))}
     assert len(covered) == len(r50.state_dict())  # every pretrained tensor lands exactly once
+
+
+def put_in_hub_cache(monkeypatch, tmp_path, url, state):
+    """Place ``state`` where torch.hub keeps ``url`` once downloaded (what mmengine's Pretrained init reads)."""
+    cache = tmp_path / 'torch_home' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(state, cache / osp.basename(url))
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+
+
+def pretrained_hook(cfg):
+    return next(h for h in cfg.custom_hooks if h['type'] == 'PretrainedCheckHook')
+
+
+def test_allow_supervised_hub_weights_are_checked_and_loaded(tiny_data, tmp_path, pretrained, monkeypatch):
+    """``allow_supervised=True`` with ``torchvision://`` weights: checked like a local file (its classifier ``fc``
+    aside), then loaded; before the fix the check was skipped and before_train then aborted."""
+    from mmengine.runner.checkpoint import get_torchvision_models
+    url = get_torchvision_models()['resnet18']
+    backbone = {k[len('backbone.'):]: v for k, v in torch.load(pretrained)['state_dict'].items()
+                if k.startswith('backbone.')}
+    supervised = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in backbone.items()}
+    put_in_hub_cache(monkeypatch, tmp_path, url, dict(supervised, **{'fc.weight': torch.zeros(1000, 256),
+                                                                      'fc.bias': torch.zeros(1000)}))
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path / 'wd'), 'torchvision://resnet18')
+    cfg.model.backbone.init_cfg.pop('prefix')  # torchvision keys carry no prefix
+    pretrained_hook(cfg)['allow_supervised'] = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    torch.testing.assert_close(runner.model.backbone.conv1.weight, supervised['conv1.weight'])
+
+
+def test_url_checkpoints_are_checked_and_loaded(tiny_data, tmp_path, pretrained, monkeypatch):
+    url = 'https://example.invalid/checkpoints/scl_resnet18_demo.pth'
+    put_in_hub_cache(monkeypatch, tmp_path, url, torch.load(pretrained))
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path / 'wd'), url)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    torch.testing.assert_close(runner.model.backbone.conv1.weight,
+                               torch.load(pretrained)['state_dict']['backbone.conv1.weight'])
+    # A wrong prefix is caught for remote checkpoints as for local ones.
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path / 'wd2'), url)
+    cfg.model.backbone.init_cfg.prefix = 'neck.'
+    from scl.engine.hooks import PretrainedCheckError
+    with pytest.raises(PretrainedCheckError, match='does not fit|wrong prefix'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_unreachable_url_checkpoint_is_a_clear_error(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty_torch_home'))
+    cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path / 'wd'), 'https://example.invalid/missing.pth')
+    from scl.engine.hooks import PretrainedCheckError
+    with pytest.raises(PretrainedCheckError, match='cannot load .*example.invalid/missing.pth.*local file'):
+        Runner.from_cfg(cfg).train()

@@ -14,6 +14,8 @@ HOW_TO_PASS = ('pass the pretraining checkpoint: tools/benchmarks/{classificatio
                '<checkpoint> <gpus>, or tools/train.py <config> --cfg-options '
                'model.backbone.init_cfg.checkpoint=<checkpoint>')
 SUPERVISED_PREFIXES = ('torchvision://', 'open-mmlab://', 'mmcls://', 'mmpretrain://', 'modelzoo://')
+# Keys of a supervised hub classifier's own head (torchvision's ResNet ``fc``), which a backbone never holds.
+SUPERVISED_CLASSIFIER_KEYS = ('fc.*', )
 
 
 class PretrainedCheckError(ValueError):
@@ -85,7 +87,9 @@ class PretrainedCheckHook(Hook):
     mmdet configs both find it) instead
 
     * before the run: stops on a placeholder or missing checkpoint, saying how to pass one, and on supervised weights
-      (``torchvision://`` and similar) unless ``allow_supervised=True``;
+      (``torchvision://`` and similar) unless ``allow_supervised=True``; remote checkpoints (``https://`` URLs, and
+      hub names when allowed) are fetched into torch's hub cache, as mmengine's own ``Pretrained`` init does, and
+      checked like local files (a supervised classifier's ``fc.*`` keys are expected not to fit a backbone);
     * after the weights are initialised: checks every ``Pretrained`` module against its checkpoint (keys and shapes
       exactly, values actually loaded), and that the model's keys covered by no checkpoint are exactly those of
       ``new_modules`` (the new head), logging each prefix strip it checked.
@@ -98,7 +102,8 @@ class PretrainedCheckHook(Hook):
         allow_unexpected (dict[str, Sequence[str]]): Per module name, fnmatch patterns of checkpoint keys that
             module does not hold because another one does (R50-C4: the backbone lacks ``layer4.*``, which the RoI
             shared head loads). Defaults to ``{}``.
-        allow_supervised (bool): Accept supervised hub weights. Defaults to False.
+        allow_supervised (bool): Accept supervised hub weights (``torchvision://``, ``open-mmlab://``, ...), checked
+            like any other checkpoint. Defaults to False.
     """
 
     priority = 'VERY_HIGH'
@@ -124,21 +129,34 @@ class PretrainedCheckHook(Hook):
             raise PretrainedCheckError('this config trains from a pretrained backbone but no module has '
                                        "init_cfg=dict(type='Pretrained', ...); " + HOW_TO_PASS)
         for name, cfg in inits:
-            ckpt = cfg.get('checkpoint')
-            if not ckpt or PLACEHOLDER in str(ckpt):
+            ckpt = str(cfg.get('checkpoint') or '')
+            if not ckpt or PLACEHOLDER in ckpt:
                 raise PretrainedCheckError(f'no pretrained checkpoint given for `{name}`: {HOW_TO_PASS}')
-            if str(ckpt).startswith(SUPERVISED_PREFIXES) and not self.allow_supervised:
+            supervised = ckpt.startswith(SUPERVISED_PREFIXES)
+            if supervised and not self.allow_supervised:
                 raise PretrainedCheckError(
                     f'`{name}` would load supervised weights {ckpt}; SCL benchmarks evaluate self-supervised '
                     f'checkpoints only: {HOW_TO_PASS} (or set allow_supervised=True in PretrainedCheckHook)')
-            if '://' in str(ckpt):
-                continue  # allowed supervised hub weights: nothing local to compare against
-            if not osp.isfile(ckpt):
+            remote = '://' in ckpt
+            if not remote and not osp.isfile(ckpt):
                 raise PretrainedCheckError(f'pretrained checkpoint {ckpt} for `{name}` does not exist')
+            allow_unexpected = tuple(self.allow_unexpected.get(name, ()))
+            if supervised:
+                allow_unexpected += SUPERVISED_CLASSIFIER_KEYS  # the hub model's own classifier
             # Keys and shapes are known before the weights are initialised: fail before mmengine loads anything.
+            # Remote checkpoints (URLs, hub names) are fetched into torch's hub cache by mmengine, as its own
+            # Pretrained init would do, and checked like local ones.
             module = model.get_submodule(name) if name else model
-            result = check_pretrained_keys(module, ckpt, cfg.get('prefix', ''), self.allow_missing,
-                                           self.allow_unexpected.get(name, ()))
+            try:
+                result = check_pretrained_keys(module, ckpt, cfg.get('prefix', ''), self.allow_missing,
+                                               allow_unexpected)
+            except PretrainedCheckError:
+                raise
+            except Exception as e:  # noqa: BLE001 (download / unpickling errors of a remote checkpoint)
+                if not remote:
+                    raise
+                raise PretrainedCheckError(f'cannot load the pretrained checkpoint {ckpt} for `{name}`: {e!r}. '
+                                           'Download it and pass the local file instead') from e
             self.results.append((name, cfg, result))
 
     def before_train(self, runner) -> None:
