@@ -42,6 +42,9 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:
+        if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
+            raise ValueError(f'--auto-scale-lr: {args.config} has no auto_scale_lr = dict(base_batch_size=...), the '
+                             'total batch size its learning rate was set for; add it to the config')
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

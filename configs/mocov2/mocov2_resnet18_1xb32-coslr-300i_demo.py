@@ -26,3 +26,5 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=300)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(type='CheckpointHook', interval=150, by_epoch=False,
                                                                 max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
+# --auto-scale-lr scales lr by (GPUs x batch per GPU) / base_batch_size.
+auto_scale_lr = dict(base_batch_size=32)

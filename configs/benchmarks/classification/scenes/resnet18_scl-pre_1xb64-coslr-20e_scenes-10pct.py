@@ -22,3 +22,5 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=20, by_epoch=True, begin
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
+# --auto-scale-lr scales lr by (GPUs x batch per GPU) / base_batch_size.
+auto_scale_lr = dict(base_batch_size=32)
