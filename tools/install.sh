@@ -61,7 +61,7 @@ inputs_hash() {
 
 imports_ok() {
     "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1
-import mmcv.ops, mmdet, mmpretrain, scl  # noqa: F401
+import mim, mmcv.ops, mmdet, mmpretrain, scl  # noqa: F401
 EOF
 }
 
@@ -125,9 +125,12 @@ fi
 # ---------------------------------------------------------------------------------------------------------------
 # 4. The rest of the stack, the tests' tools, and scl (editable)
 # ---------------------------------------------------------------------------------------------------------------
-log "installing mmengine / mmpretrain / mmdet and test requirements"
-"${PIP[@]}" install -q --only-binary mmcv --find-links "$WHEEL_CACHE" \
-    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/mminstall.txt" -r "$ROOT/requirements/tests.txt"
+log "installing mmengine / mmpretrain / mmdet (requirements/pinned.txt) and test requirements"
+"${PIP[@]}" install -q --only-binary mmcv --find-links "$WHEEL_CACHE" -r "$ROOT/requirements/pinned.txt" \
+    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/mminstall.txt" -r "$ROOT/requirements/det.txt" \
+    -r "$ROOT/requirements/tests.txt"
+# openmim without its dependencies: they pin setuptools 60 (see requirements/tests.txt); the ones mim uses are there.
+"${PIP[@]}" install -q --no-deps 'openmim==0.3.9'
 log "installing scl (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 

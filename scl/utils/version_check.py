@@ -1,4 +1,5 @@
 """Check that the installed OpenMMLab stack is the one SCL is built and tested against."""
+import warnings
 from importlib import metadata
 
 from packaging.specifiers import SpecifierSet
@@ -10,8 +11,11 @@ REQUIRED = {
     'mmengine': ('>=0.10.0,<0.11.0', 'configs and the Runner are written for mmengine 0.10.x'),
     'mmcv': ('>=2.0.0,<2.2.0', 'mmdet 3.3.0 asserts mmcv < 2.2.0; the full build (with ops) is required'),
     'mmpretrain': ('>=1.2.0,<1.3.0', 'SCL extends mmpretrain 1.2 registries and MoCo'),
-    'mmdet': ('>=3.3.0,<3.4.0', 'detection transfer configs inherit mmdet 3.3 configs'),
     'numpy': ('<2', "mmcv 2.1's adjust_hue overflows on numpy 2"),
+}
+# Needed only by what uses them: not installed is fine; installed at another version is a warning at import.
+OPTIONAL = {
+    'mmdet': ('>=3.3.0,<3.4.0', 'detection transfer configs inherit mmdet 3.3 configs; pip install -e .[det]'),
 }
 
 FIX = 'Fix: run `bash tools/install.sh` from the repository root (it creates .venv/ with the pinned stack).'
@@ -48,5 +52,10 @@ def check_versions(installed=None):
             problems.append(f'  - {name}: installed {version}; required {spec} ({why})')
     if installed is None and _installed('mmcv-lite') is not None and _installed('mmcv') is None:
         problems.append('  - mmcv-lite is installed: it has no ops (RoIAlign, NMS); install the full mmcv 2.1.0')
+    for name, (spec, why) in OPTIONAL.items():
+        version = installed.get(name) if installed is not None else _installed(name)
+        if version is not None and Version(version) not in SpecifierSet(spec):
+            warnings.warn(f'{name} {version} is installed but SCL needs {spec} for what uses it ({why}); '
+                          'pretraining and classification work without it', stacklevel=2)
     if problems:
         raise VersionMismatchError('SCL cannot run with the installed packages:\n' + '\n'.join(problems) + '\n' + FIX)
