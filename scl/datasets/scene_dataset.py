@@ -3,6 +3,8 @@ import os.path as osp
 from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
+from .image_check import VERIFY_HINT, CorruptImageError, image_problem
+
 DATA_HELP = {
     'coco': 'COCO train2017 goes to data/coco/train2017 (mmdet layout; see README "Data preparation")',
     'demo': 'build the demo scenes with `python tools/dataset_converters/build_scene_dataset.py data/demo`',
@@ -23,6 +25,8 @@ class SceneImageDataset(CustomDataset):
 
     Raises:
         FileNotFoundError: The image folder does not exist or holds no image; the message names the path.
+        CorruptImageError: (when a sample is loaded) its image cannot be read; the message names the file and
+            points at ``tools/misc/verify_dataset.py``, which lists every such file.
     """
 
     def __init__(self, data_root: str = '', data_prefix: str = '', **kwargs):
@@ -37,3 +41,14 @@ class SceneImageDataset(CustomDataset):
             raise FileNotFoundError(f'no usable images in {osp.abspath(folder)}: {e}') from e
         if len(self) == 0:
             raise FileNotFoundError(f'image folder {osp.abspath(folder)} holds no image')
+
+    def prepare_data(self, idx):
+        try:
+            return super().prepare_data(idx)
+        except Exception as e:
+            path = self.get_data_info(idx).get('img_path')
+            problem = image_problem(path) if path else None
+            if problem is None:
+                raise
+            raise CorruptImageError(f'cannot read training image {path} (sample {idx}): {problem}. A long run stops '
+                                    f'here: {VERIFY_HINT}') from e
