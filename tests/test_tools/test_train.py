@@ -88,3 +88,39 @@ def test_dist_train_two_processes_on_cpu_identical_stores(tiny_data, tmp_path):
     assert (a != 1).any()
     assert np.array_equal(a.view(np.uint16), b.view(np.uint16))
     assert osp.isfile(tmp_path / 'iter_3.pth')
+
+
+def test_queue_that_does_not_fit_the_global_batch_stops_before_training(tiny_data, tmp_path):
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path))
+    cfg.model.queue_len = 60  # batch 4 x 2 views = 8 keys per step
+    with pytest.raises(ValueError, match=r'queue_len=60 .* 8 keys .* model.queue_len=56') as e:
+        run(cfg)
+    assert any(entry.name == 'before_train' for entry in e.traceback)  # the hook, not an assert in the first step
+    assert not osp.exists(tmp_path / 'iter_1.pth')
+
+
+def load_train_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools/train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_auto_scale_lr_works_on_every_config_or_says_why(tmp_path):
+    import argparse
+    import glob
+    train = load_train_tool()
+    args = argparse.Namespace(work_dir=str(tmp_path), amp=False, resume=None, auto_scale_lr=True, cfg_options=None,
+                              config=None)
+    configs = [p for p in glob.glob(osp.join(ROOT, 'configs/**/*.py'), recursive=True) if '_base_' not in p]
+    assert len(configs) > 10
+    for path in configs:
+        args.config = path
+        cfg = train.merge_args(Config.fromfile(path), args)
+        assert cfg.auto_scale_lr.enable and cfg.auto_scale_lr.base_batch_size > 0, path
+    cfg = Config.fromfile(SCL_DEMO)
+    cfg.pop('auto_scale_lr')
+    args.config = 'my_config.py'
+    with pytest.raises(ValueError, match='my_config.py has no auto_scale_lr'):
+        train.merge_args(cfg, args)
