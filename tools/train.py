@@ -33,6 +33,10 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        from mmengine.device import get_device
+        if get_device() == 'cpu':
+            raise ValueError('--amp uses mmengine\'s AmpOptimWrapper (fp16 with loss scaling), which needs a GPU (or '
+                             'NPU / MLU); on CPU train without --amp')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':

@@ -124,3 +124,15 @@ def test_auto_scale_lr_works_on_every_config_or_says_why(tmp_path):
     args.config = 'my_config.py'
     with pytest.raises(ValueError, match='my_config.py has no auto_scale_lr'):
         train.merge_args(cfg, args)
+
+
+def test_amp_on_a_cpu_only_machine_says_why(tmp_path):
+    import argparse
+    args = argparse.Namespace(work_dir=str(tmp_path), amp=True, resume=None, auto_scale_lr=False, cfg_options=None,
+                              config=SCL_DEMO)
+    if torch.cuda.is_available():
+        cfg = load_train_tool().merge_args(Config.fromfile(SCL_DEMO), args)
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    else:
+        with pytest.raises(ValueError, match='--amp .* needs a GPU'):
+            load_train_tool().merge_args(Config.fromfile(SCL_DEMO), args)
