@@ -10,16 +10,59 @@ import torch
 from scl.utils.saliency_geometry import reduce_feature_map
 
 PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+def list_images(paths: Sequence[str]) -> List[str]:
+    """Expand files and folders into a list of image files (a folder gives its images, sorted, not recursive).
+
+    Args:
+        paths (Sequence[str]): Image files and / or folders.
+
+    Returns:
+        List[str]: The files, in the given order (each folder's images sorted by name), without duplicates.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: no path given, or a folder holds no file with an image extension (``IMAGE_EXTENSIONS``).
+    """
+    if not paths:
+        raise ValueError('no image given: pass one or more image files or folders')
+    files = []
+    for path in paths:
+        if osp.isdir(path):
+            found = sorted(osp.join(path, f) for f in os.listdir(path)
+                           if f.lower().endswith(IMAGE_EXTENSIONS) and osp.isfile(osp.join(path, f)))
+            if not found:
+                raise ValueError(f'folder {path} holds no image ({", ".join(IMAGE_EXTENSIONS)}); pass image files or '
+                                 'a folder of images')
+            files += found
+        elif osp.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f'image path {path} does not exist')
+    return list(dict.fromkeys(files))
+
+
+def fit_for_display(img: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """Downscale ``img`` so that its longer side is at most ``max_side`` pixels (keeps the aspect ratio)."""
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img
+    return mmcv.imrescale(img, max_side / max(h, w))
 
 
 def load_rgb(path: str) -> np.ndarray:
     """Read an image as RGB uint8; one clear error naming the file when it is missing or corrupt."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'image file {path} does not exist')
-    img = mmcv.imread(path, channel_order='rgb')
+    try:
+        img = mmcv.imread(path)  # BGR; None when OpenCV cannot decode it (mmcv's RGB path fails inside cvtColor)
+    except Exception as e:  # e.g. Pillow / tifffile backends raising on a corrupt file
+        raise ValueError(f'image file {path} is corrupt or not an image ({e})') from e
     if img is None:
         raise ValueError(f'image file {path} is corrupt or not an image')
-    return img
+    return mmcv.bgr2rgb(img)
 
 
 def sample_crop_pairs(transform, img: np.ndarray, saliency: np.ndarray, num_pairs: int, guided: bool = True):

@@ -1,10 +1,15 @@
-"""Draw training images with their saliency maps and sampled crop pairs.
+"""Draw images with their saliency maps and sampled crop pairs.
 
     python tools/analysis_tools/visualize_saliency.py <config> <checkpoint> [--out saliency.png]
+    python tools/analysis_tools/visualize_saliency.py <config> <checkpoint> --img photo.jpg photos/ [--out x.png]
 
-Maps come from the checkpoint's saliency store (SCL runs). ``--source model`` (the default for checkpoints without a
-store, e.g. MoCo v2) computes them instead from the checkpoint's momentum encoder on whole images, with the same
-feature-map reduction SCL uses.
+Without --img it draws training images of the config's data set. Maps come from the checkpoint's saliency store (SCL
+runs). ``--source model`` (the default for checkpoints without a store, e.g. MoCo v2) computes them instead from the
+checkpoint's momentum encoder on whole images, with the same feature-map reduction SCL uses.
+
+With --img it draws any photos (files or folders, any size; the config's data need not exist): each whole image is
+resized to the config's view size (or --img-size), passed through the momentum encoder, its last feature map reduced
+over channels as in training, and crop pairs are sampled from that map as SaliencyCropTransform would.
 """
 import argparse
 import os.path as osp
@@ -24,6 +29,10 @@ def parse_args(argv=None):
     p.add_argument('--num-images', type=int, default=6)
     p.add_argument('--num-pairs', type=int, default=3, help='crop pairs drawn per image (0: none)')
     p.add_argument('--grid-size', type=int, default=16, help="grid for --source model")
+    p.add_argument('--img', nargs='+', metavar='PATH',
+                   help='draw these images (files or folders of images) instead of the training set')
+    p.add_argument('--img-size', type=int,
+                   help="with --img: the side the whole image is resized to (default: the config's view size)")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return p.parse_args(argv)
@@ -47,6 +56,8 @@ def main(argv=None):
         print(f'error: checkpoint {args.checkpoint} does not exist', file=sys.stderr)
         return 2
     ckpt = torch.load(args.checkpoint, map_location='cpu')
+    if args.img:
+        return draw_images(args, cfg, ckpt)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     crop = find_crop_transform(dataset)
     if crop is None and args.num_pairs:
@@ -84,6 +95,80 @@ def main(argv=None):
         osp.dirname(osp.abspath(args.checkpoint)), 'saliency', osp.splitext(osp.basename(args.checkpoint))[0] + '.png')
     render_store_figure(dataset, maps, out, args.num_images, args.num_pairs, crop if args.num_pairs else None,
                         seed=args.seed, suptitle=title)
+    print(f'wrote {out}')
+    return 0
+
+
+def find_transform(pipeline, types):
+    """The first transform config (a dict) of one of ``types`` in a pipeline config, searching nested wrappers."""
+    if isinstance(pipeline, dict):
+        if pipeline.get('type') in types:
+            return pipeline
+        pipeline = list(pipeline.values())
+    if isinstance(pipeline, (list, tuple)):
+        for item in pipeline:
+            found = find_transform(item, types)
+            if found is not None:
+                return found
+    return None
+
+
+def view_size(cfg, default=224):
+    """The side of the training views: SaliencyCropTransform's ``size`` or RandomResizedCrop's ``scale``."""
+    t = find_transform(cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []),
+                       ('SaliencyCropTransform', 'RandomResizedCrop'))
+    if t is None:
+        return default
+    size = t.get('size', t.get('scale'))
+    return int(size if isinstance(size, int) else max(size))
+
+
+def draw_images(args, cfg, ckpt):
+    """--img: the momentum encoder's saliency of arbitrary photos, with crop pairs sampled from it."""
+    import copy
+
+    import numpy as np
+    from mmpretrain.registry import MODELS, TRANSFORMS
+
+    from scl.visualization import (fit_for_display, list_images, load_rgb, model_saliency, render_saliency_figure,
+                                   sample_crop_pairs)
+    if args.source == 'store':
+        print('error: the saliency store only holds maps of the training images; --img computes maps from the '
+              'model (drop --source store)', file=sys.stderr)
+        return 2
+    if args.img_size is not None and args.img_size < 8:
+        print(f'error: --img-size must be at least 8 pixels, got {args.img_size}', file=sys.stderr)
+        return 2
+    try:
+        files = list_images(args.img)
+        images = [load_rgb(f) for f in files]
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    model = MODELS.build(cfg.model)
+    missing = model.load_state_dict(ckpt['state_dict'], strict=False).missing_keys
+    if any(k.startswith(('backbone.', 'encoder_k.')) for k in missing):
+        print(f'error: {args.checkpoint} does not hold the weights of this config\'s encoders (missing e.g. '
+              f'{missing[0]}); pass the config it was trained with', file=sys.stderr)
+        return 2
+    size = args.img_size or view_size(cfg)
+    maps = model_saliency(model, images, size, args.grid_size, getattr(model, 'saliency_reduce', 'mean_relu'))
+    shown = [fit_for_display(img) for img in images]
+    pairs = None
+    if args.num_pairs:
+        crop_cfg = find_transform(cfg.train_dataloader.dataset.pipeline, ('SaliencyCropTransform', ))
+        crop = TRANSFORMS.build(copy.deepcopy(crop_cfg) if crop_cfg is not None else dict(
+            type='SaliencyCropTransform', size=size))  # draws pairs only, never resizes
+        state = np.random.get_state()
+        np.random.seed(args.seed)
+        pairs = [sample_crop_pairs(crop, img, m, args.num_pairs) for img, m in zip(shown, maps)]
+        np.random.set_state(state)
+    titles = [f'{osp.basename(f)} ({img.shape[1]}x{img.shape[0]})' for f, img in zip(files, images)]
+    out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'saliency',
+                               osp.splitext(osp.basename(args.checkpoint))[0] + '_img.png')
+    render_saliency_figure(shown, list(maps), out, crop_pairs=pairs, titles=titles,
+                           suptitle=f'momentum-encoder saliency of {osp.basename(args.checkpoint)} '
+                           f'({size} px input, {args.grid_size}x{args.grid_size} grid)')
     print(f'wrote {out}')
     return 0
 
