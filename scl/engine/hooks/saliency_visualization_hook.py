@@ -42,23 +42,32 @@ def render_store_figure(dataset, maps, out_path, num_images=6, num_pairs=3, crop
 class SaliencyVisualizationHook(Hook):
     """After training, write ``<work_dir>/saliency/saliency_final.png``: images, their maps and crop pairs.
 
-    Needs :class:`SaliencyStoreHook` (it reads the store that hook attached to the model).
+    Needs :class:`SaliencyStoreHook` (it reads the store that hook attached to the model). Every picture is also sent
+    to the runner's visualiser (``runner.visualizer.add_image('saliency', image, step=iteration)``), so it lands in
+    every configured backend: ``LocalVisBackend`` writes ``<work_dir>/<timestamp>/vis_data/vis_image/saliency_<n>.png``,
+    ``TensorboardVisBackend`` an image summary under the tag ``saliency``, ``WandbVisBackend`` a logged image.
 
     Args:
         num_images (int): Images shown. Defaults to 6.
         num_pairs (int): Crop pairs sampled per image. Defaults to 3.
         interval (int, optional): Also write ``saliency_iter_<n>.png`` every ``interval`` iterations.
             Defaults to None (only at the end).
+        name (str): Image name given to the visualiser backends. Defaults to ``'saliency'``.
     """
 
     priority = 'LOW'
 
-    def __init__(self, num_images: int = 6, num_pairs: int = 3, interval=None) -> None:
+    def __init__(self, num_images: int = 6, num_pairs: int = 3, interval=None, name: str = 'saliency') -> None:
+        if interval is not None and (not isinstance(interval, int) or interval < 1):
+            raise ValueError(f'SaliencyVisualizationHook: interval must be a positive integer or None (only at the '
+                             f'end), got {interval!r}')
         self.num_images = num_images
         self.num_pairs = num_pairs
         self.interval = interval
+        self.name = name
+        self._last_step = None
 
-    def _render(self, runner, name):
+    def _render(self, runner, name, step):
         if not is_main_process():
             return
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
@@ -73,10 +82,13 @@ class SaliencyVisualizationHook(Hook):
             dataset, store.maps, osp.join(runner.work_dir, 'saliency', name), self.num_images, self.num_pairs,
             transform, suptitle=f'saliency store after {runner.iter} iterations')
         runner.logger.info(f'SaliencyVisualizationHook: wrote {out}')
+        if step != self._last_step:  # the end of training may coincide with the last periodic picture
+            runner.visualizer.add_image(self.name, load_rgb(out), step=step)
+            self._last_step = step
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self.interval and self.every_n_train_iters(runner, self.interval):
-            self._render(runner, f'saliency_iter_{runner.iter + 1}.png')
+            self._render(runner, f'saliency_iter_{runner.iter + 1}.png', runner.iter + 1)
 
     def after_train(self, runner):
-        self._render(runner, 'saliency_final.png')
+        self._render(runner, 'saliency_final.png', runner.iter)
