@@ -10,3 +10,6 @@ __all__ += ['PretrainedCheckHook', 'PretrainedCheckError']
 from .queue_check_hook import QueueLengthCheckHook  # noqa: E402
 
 __all__ += ['QueueLengthCheckHook']
+from .knn_monitor_hook import KNNMonitorHook  # noqa: E402
+
+__all__ += ['KNNMonitorHook']
