@@ -28,3 +28,19 @@ crop_backend = 'pillow'
 moco_view_pipeline = [
     dict(type='RandomResizedCrop', scale=view_size, crop_ratio_range=(0.2, 1.0), backend=crop_backend)
 ] + view_augment
+# Test loop (tools/test.py) and mmpretrain's get_model / FeatureExtractor: ImageNet val (mmpretrain layout) resized
+# and centre-cropped to the view size, embedded by the backbone, scored by leave-one-out weighted kNN (k=200, T=0.07).
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend=crop_backend),
+    dict(type='CenterCrop', crop_size=view_size),
+    dict(type='PackInputs'),
+]
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),  # one batch tensor (SelfSupDataPreprocessor reads a list as views)
+    dataset=dict(type='ImageNet', data_root='data/imagenet', split='val', pipeline=test_pipeline))
+test_cfg = dict(type='TestLoop')
+test_evaluator = dict(type='KNNAccuracy', k=200, temperature=0.07)

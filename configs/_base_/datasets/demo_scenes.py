@@ -26,3 +26,19 @@ crop_backend = 'cv2'
 moco_view_pipeline = [
     dict(type='RandomResizedCrop', scale=view_size, crop_ratio_range=(0.2, 1.0), backend=crop_backend)
 ] + view_augment
+# Test loop (tools/test.py) and mmpretrain's get_model / FeatureExtractor: whole images at the view size, embedded
+# by the backbone; scored by leave-one-out weighted kNN on the demo's labelled object-centric test set.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=view_size, backend=crop_backend),
+    dict(type='PackInputs'),
+]
+test_dataloader = dict(
+    batch_size=128,
+    num_workers=2,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),  # one batch tensor (SelfSupDataPreprocessor reads a list as views)
+    dataset=dict(type='CustomDataset', data_root='data/demo/cls/', ann_file='test.txt', data_prefix='',
+                 pipeline=test_pipeline))
+test_cfg = dict(type='TestLoop')
+test_evaluator = dict(type='KNNAccuracy', k=200, temperature=0.07)

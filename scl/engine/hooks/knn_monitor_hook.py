@@ -11,56 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import DATASETS, HOOKS
 
-
-def weighted_knn_predict(bank_feats: torch.Tensor,
-                         bank_labels: torch.Tensor,
-                         query_feats: torch.Tensor,
-                         k: int = 200,
-                         temperature: float = 0.07,
-                         num_classes: Optional[int] = None,
-                         chunk: int = 1024) -> torch.Tensor:
-    """Weighted kNN vote of `Wu et al. 2018 <https://arxiv.org/abs/1805.01978>`_ (InstDisc).
-
-    Each query takes its ``k`` most similar bank samples by dot product (cosine similarity for L2-normalised
-    features); neighbour ``j`` votes for its class with weight ``exp(s_j / temperature)``; the class with the largest
-    summed vote is the prediction (ties: the smallest class index).
-
-    Shape:
-        bank_feats: (N, C); bank_labels: (N, ) int; query_feats: (Q, C) -> (Q, ) int64 predictions
-
-    Args:
-        bank_feats (torch.Tensor): Features of the labelled bank, L2-normalised.
-        bank_labels (torch.Tensor): Their class indices.
-        query_feats (torch.Tensor): Features of the queries, L2-normalised.
-        k (int): Neighbours per query (clamped to the bank size). Defaults to 200.
-        temperature (float): Vote temperature. Defaults to 0.07.
-        num_classes (int, optional): Number of classes. Defaults to None (``max(bank_labels) + 1``).
-        chunk (int): Queries handled at once (bounds the Q x N similarity matrix). Defaults to 1024.
-
-    Raises:
-        ValueError: on an empty bank, mismatched shapes, ``k < 1`` or ``temperature <= 0``.
-    """
-    if bank_feats.ndim != 2 or query_feats.ndim != 2 or bank_feats.shape[1] != query_feats.shape[1]:
-        raise ValueError(f'kNN needs (N, C) bank and (Q, C) query features with the same C, got '
-                         f'{tuple(bank_feats.shape)} and {tuple(query_feats.shape)}')
-    if len(bank_feats) == 0 or len(bank_feats) != len(bank_labels):
-        raise ValueError(f'kNN needs a non-empty bank with one label per feature, got {len(bank_feats)} features and '
-                         f'{len(bank_labels)} labels')
-    if k < 1:
-        raise ValueError(f'kNN needs k >= 1, got {k}')
-    if temperature <= 0:
-        raise ValueError(f'kNN needs temperature > 0, got {temperature}')
-    bank_labels = bank_labels.to(bank_feats.device).long()
-    num_classes = int(bank_labels.max()) + 1 if num_classes is None else num_classes
-    k = min(k, len(bank_feats))
-    preds = []
-    for s in range(0, len(query_feats), chunk):
-        sim = query_feats[s:s + chunk] @ bank_feats.t()  # q x N
-        top_sim, top_idx = sim.topk(k, dim=1)  # q x k
-        votes = torch.zeros(len(sim), num_classes, dtype=sim.dtype, device=sim.device)
-        votes.scatter_add_(1, bank_labels[top_idx], (top_sim / temperature).exp())
-        preds.append(votes.argmax(dim=1))
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+from scl.evaluation.knn import weighted_knn_predict  # noqa: F401 (also importable from here, as before)
 
 
 def monitored_backbone(model, encoder: str = 'key'):

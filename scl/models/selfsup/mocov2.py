@@ -69,6 +69,23 @@ class SymMoCo(MoCo):
             inputs = inputs[0]
         return self.backbone(inputs)
 
+    def forward(self, inputs, data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'):
+        """mmpretrain's modes (``'tensor'``: backbone features, ``'loss'``), plus ``'predict'`` (:meth:`predict`)."""
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        return super().forward(inputs, data_samples, mode)
+
+    def predict(self, inputs, data_samples: Optional[List[DataSample]] = None, **kwargs) -> List[DataSample]:
+        """Embed one view per sample: each data sample gets ``feature``, the globally average-pooled last stage of
+        the backbone (what transfers). The test loop of the pretraining configs scores it with ``KNNAccuracy``.
+        """
+        feats = self.extract_feat(inputs)[-1].mean(dim=(2, 3))  # N x C
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(len(feats))]
+        for ds, f in zip(data_samples, feats):
+            ds.set_field(f, 'feature')
+        return data_samples
+
     def _query(self, img: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.neck(self.backbone(img))[0], dim=1)  # N x C
 
