@@ -6,8 +6,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.runner import BaseLoop
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.optim import BaseOptimWrapper
+from mmengine.runner import CheckpointLoader
 
 PLACEHOLDER = 'PRETRAINED_CHECKPOINT_REQUIRED'
 HOW_TO_PASS = ('pass the pretraining checkpoint: tools/benchmarks/{classification,mmdetection}/train.sh <config> '
@@ -48,7 +48,7 @@ def check_pretrained_keys(module, checkpoint: str, prefix: str, allow_missing: S
         PretrainedCheckError: no key starts with ``prefix`` (a wrong prefix), module keys the checkpoint lacks,
             checkpoint keys the module lacks, or shape mismatches.
     """
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     prefix = prefix or ''
     sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -121,8 +121,8 @@ class PretrainedCheckHook(Hook):
 
     def before_run(self, runner) -> None:
         self.results = []
-        if not isinstance(runner._train_loop, BaseLoop):  # testing / inference: the weights come from load_from
-            return
+        if not isinstance(runner.optim_wrapper, BaseOptimWrapper):
+            return  # Runner.val / test (only train builds the optimiser before the run): weights come from load_from
         model = self._model(runner)
         inits = pretrained_inits(model)
         if not inits:
@@ -162,7 +162,7 @@ class PretrainedCheckHook(Hook):
     def before_train(self, runner) -> None:
         model = self._model(runner)
         covered = set()
-        resumed = bool(getattr(runner, '_resume', False) or runner._load_from)
+        resumed = bool(runner.cfg.get('resume') or runner.cfg.get('load_from'))
         for name, cfg, result in self.results:
             module = model.get_submodule(name) if name else model
             ckpt = cfg['checkpoint']

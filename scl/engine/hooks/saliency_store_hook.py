@@ -107,7 +107,7 @@ class SaliencyStoreHook(Hook):
             checkpoint[CHECKPOINT_KEY] = self.store.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not getattr(runner, '_resume', False) or self.store is None:
+        if not runner.cfg.get('resume') or self.store is None:
             return  # `load_from` (weights only) starts a fresh store
         if CHECKPOINT_KEY not in checkpoint:
             runner.logger.warning('the resumed checkpoint has no saliency store; starting from uniform maps')
