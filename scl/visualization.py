@@ -66,13 +66,16 @@ def load_rgb(path: str) -> np.ndarray:
 
 
 def sample_crop_pairs(transform, img: np.ndarray, saliency: np.ndarray, num_pairs: int, guided: bool = True):
-    """Sample ``num_pairs`` crop pairs of ``img`` with a SaliencyCropTransform's sampler (without resizing).
+    """Sample ``num_pairs`` crop pairs of ``img`` with a SaliencyCropTransform's sampler (without resizing), as the
+    transform draws them in training: around a shared anchor once guided (salient or, with ``anchor='uniform'``,
+    uniform), independent crops during the warm-up (``guided=False``) and with ``anchor='independent'``.
 
     Returns a list of ``num_views x 4`` pixel boxes.
     """
     h, w = img.shape[:2]
-    cdf = transform.anchor_cdf(saliency) if (guided and transform.anchor == 'saliency') else None
-    return [transform.sample_boxes(h, w, cdf, saliency.shape[0])[2] for _ in range(num_pairs)]
+    shared = guided and transform.anchor != 'independent'
+    cdf = transform.anchor_cdf(saliency) if (shared and transform.anchor == 'saliency') else None
+    return [transform.sample_boxes(h, w, cdf, saliency.shape[0], shared)[2] for _ in range(num_pairs)]
 
 
 def render_saliency_figure(images: Sequence[np.ndarray],
