@@ -70,10 +70,31 @@ def reduce_feature_map(feat, mode='mean_relu'):
         m = feat.pow(2).sum(dim=1).sqrt()
     else:
         raise ValueError(f'saliency reduction must be one of {REDUCTIONS}, got {mode!r}')
+    return normalise_maps(m)
+
+
+def normalise_maps(m):
+    """Min-max normalise each map of a (B, h, w) batch to [0, 1] (a constant map becomes 0), in float32."""
+    m = m.float()
     flat = m.flatten(1)
     lo = flat.min(dim=1).values[:, None, None]
     hi = flat.max(dim=1).values[:, None, None]
     return (m - lo) / (hi - lo).clamp_min(1e-6)
+
+
+def contrastive_gradcam(activations, grads):
+    """Contrastive Grad-CAM (ContraCAM, Mo et al. 2021) of one view from its feature map and the loss gradient.
+
+    Channel weights ``w_k = mean_hw(-dL/dA_k)`` clamped at 0 (the channels whose increase lowers the contrastive
+    loss), map ``ReLU(sum_k w_k A_k)``, min-max normalised per view; computed in float32. A uniform scale of the
+    gradient (AMP's loss scale) does not change the result.
+
+    Shape:
+        activations, grads: (B, C, h, w) -> (B, h, w) float32 in [0, 1]
+    """
+    a, g = activations.float(), grads.float()
+    weights = (-g).mean(dim=(2, 3)).clamp_min(0)  # B x C
+    return normalise_maps(F.relu(torch.einsum('bc,bchw->bhw', weights, a)))
 
 
 def cell_centres(grid_size, device=None):

@@ -3,8 +3,9 @@
     python tools/analysis_tools/benchmark_overhead.py [--steps 30] [--out overhead.json]
 
 1. Train-step time (data preprocessor, both encoders, loss, backward, SGD step, and for SCL the saliency update and
-   store write) of the SCL demo config vs its MoCo v2 twin, on fixed pre-built batches, interleaved step by step so
-   that machine noise hits both alike. Reported: median per-step times and their ratio (goal <= 1.05).
+   store write) of the SCL demo config, once per saliency source (--sources), vs its MoCo v2 twin, on fixed pre-built
+   batches, interleaved step by step so that machine noise hits all alike. Reported: median per-step times, their
+   ratios (goal <= 1.05) and the saliency state each source keeps per step (memory).
 2. Per-sample time of SCL's crop (SaliencyCropTransform: one anchor, both views, scores) vs MoCo's two independent
    RandomResizedCrops, on the same decoded images and output size (goal <= 1.2).
 3. Bytes each GPU receives from collectives per step (all-gathers and broadcasts) for MoCo v2 and SCL at ResNet-50 /
@@ -38,13 +39,15 @@ def parse_args():
     p.add_argument('--samples', type=int, default=300, help='samples timed per crop transform, x repeats')
     p.add_argument('--repeats', type=int, default=20, help='paired repeats; the ratio is their median')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam'],
+                   help="SCL's saliency sources to time against MoCo v2 (SCLAlgorithm.saliency_source)")
     p.add_argument('--sections', nargs='+', choices=['gathered_bytes', 'crop', 'train_step'],
                    default=['gathered_bytes', 'crop', 'train_step'], help='which measurements to run')
     p.add_argument('--out', help='write the figures as JSON here')
     return p.parse_args()
 
 
-def build(cfg_path, store_dir):
+def build(cfg_path, store_dir, source=None):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS, MODELS
@@ -52,6 +55,8 @@ def build(cfg_path, store_dir):
     from scl.engine.hooks import attach_saliency_store
     from scl.saliency_store import SaliencyStore
     cfg = Config.fromfile(cfg_path)
+    if source is not None:
+        cfg.model.saliency_source = source
     init_default_scope('mmpretrain')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     torch.manual_seed(0)
@@ -74,10 +79,12 @@ def make_batches(dataset, batch_size, n, seed=0):
 
 
 def time_train_steps(args):
+    """Median train-step time of SCL with each saliency source and of MoCo v2, interleaved step by step."""
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
-        for name, path in (('scl', args.scl_config), ('mocov2', args.moco_config)):
-            cfg, dataset, model, optim = build(path, osp.join(tmp, name))
+        arms = [(f'scl_{src}', args.scl_config, src) for src in args.sources] + [('mocov2', args.moco_config, None)]
+        for name, path, source in arms:
+            cfg, dataset, model, optim = build(path, osp.join(tmp, name), source)
             runs[name] = (model, optim, make_batches(dataset, cfg.train_dataloader.batch_size, args.batches))
         times = {name: [] for name in runs}
         for step in range(args.steps + 3):
@@ -87,15 +94,30 @@ def time_train_steps(args):
                 model.train_step(batch, optim)
                 if step >= 3:
                     times[name].append(time.perf_counter() - t0)
+        retained = {name: retained_saliency_bytes(model, batches[0]) for name, (model, _, batches) in runs.items()}
     med = {k: float(np.median(v)) for k, v in times.items()}
-    return dict(
-        batch_size=cfg.train_dataloader.batch_size,
-        steps=args.steps,
-        scl_step_s=med['scl'],
-        mocov2_step_s=med['mocov2'],
-        ratio=med['scl'] / med['mocov2'],
-        scl_step_s_iqr=[float(np.percentile(times['scl'], q)) for q in (25, 75)],
-        mocov2_step_s_iqr=[float(np.percentile(times['mocov2'], q)) for q in (25, 75)])
+    out = dict(batch_size=cfg.train_dataloader.batch_size, steps=args.steps, mocov2_step_s=med['mocov2'],
+               mocov2_step_s_iqr=[float(np.percentile(times['mocov2'], q)) for q in (25, 75)])
+    for src in args.sources:
+        name = f'scl_{src}'
+        out[name] = dict(step_s=med[name], ratio=med[name] / med['mocov2'],
+                         step_s_iqr=[float(np.percentile(times[name], q)) for q in (25, 75)],
+                         retained_saliency_bytes=retained[name])
+    return out
+
+
+def retained_saliency_bytes(model, batch):
+    """Bytes a step keeps for its saliency update beyond MoCo v2: per view, the reduced key map (activation) or the
+    query feature map and its gradient (gradcam), from one step's shapes."""
+    source = getattr(model, 'saliency_source', None)
+    if source is None:
+        return 0
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, True)
+        fmap = model.backbone(data['inputs'][0])[-1]  # N x C x h x w of one view
+    n, c, h, w = fmap.shape
+    per_view = n * h * w * 4 if source == 'activation' else 2 * n * c * h * w * 4
+    return 2 * per_view
 
 
 def time_crops(args):
@@ -171,8 +193,11 @@ def main():
                               processor=platform.processor() or platform.machine(), cpus=torch.get_num_threads())
     s, c, g = (results.get(k) for k in ('train_step', 'crop', 'gathered_bytes'))
     if s:
-        print(f"train step (batch {s['batch_size']}): SCL {s['scl_step_s'] * 1e3:.1f} ms, MoCo v2 "
-              f"{s['mocov2_step_s'] * 1e3:.1f} ms -> ratio {s['ratio']:.3f} (goal <= 1.05)")
+        for src in args.sources:
+            r = s[f'scl_{src}']
+            print(f"train step (batch {s['batch_size']}): SCL ({src}) {r['step_s'] * 1e3:.1f} ms, MoCo v2 "
+                  f"{s['mocov2_step_s'] * 1e3:.1f} ms -> ratio {r['ratio']:.3f} (goal <= 1.05); saliency state "
+                  f"kept per step {r['retained_saliency_bytes'] / 1e6:.2f} MB")
     if c:
         print(f"crop per sample ({c['view_size']} px, 2 views): SaliencyCropTransform {c['saliency_crop_us']:.0f} us, "
               f"2 x RandomResizedCrop {c['two_random_resized_crops_us']:.0f} us -> ratio {c['ratio']:.3f} "

@@ -101,6 +101,13 @@ class SaliencyStoreHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self.store.set_guided(runner.iter >= self.warmup_iters)
 
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        # Saliency sources that need the backward (gradcam) are written after the step; under DDP the wrapper's
+        # train_step does not call the model's, so this is where that happens (a no-op when nothing is pending).
+        model = _unwrap(runner.model)
+        if hasattr(model, 'apply_pending_saliency'):
+            model.apply_pending_saliency()
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.store is not None:
             self.store.flush()

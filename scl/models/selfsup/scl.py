@@ -2,16 +2,18 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+import torch.nn as nn
 from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from scl.utils.saliency_geometry import REDUCTIONS, reduce_feature_map, warp_to_image_grid
+from scl.utils.saliency_geometry import REDUCTIONS, contrastive_gradcam, reduce_feature_map, warp_to_image_grid
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
 FLIP_AXES = {'horizontal': (True, False), 'vertical': (False, True), 'diagonal': (True, True)}
 ALGORITHM_KEYS = ['crop_bbox', 'saliency_score', 'view_flip', 'view_flip_direction']
+SALIENCY_SOURCES = ('activation', 'gradcam')
 
 
 @MODELS.register_module()
@@ -46,6 +48,10 @@ class SCLAlgorithm(SymMoCo):
             Defaults to ``'mean_relu'``.
         saliency_ema (float): Weight of a new observation when a view's map is blended into the store
             (reconstruction). Defaults to 0.5.
+        saliency_source (str): Where a view's map comes from: ``'activation'`` (the momentum encoder's last feature
+            map reduced by ``saliency_reduce``, in the loss step) or ``'gradcam'`` (contrastive Grad-CAM of the loss
+            on the query encoder's last feature map, from the gradient of the main backward, written after it).
+            Defaults to ``'activation'``.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
 
@@ -66,6 +72,7 @@ class SCLAlgorithm(SymMoCo):
                  momentum: float = 0.001,
                  saliency_reduce: str = 'mean_relu',
                  saliency_ema: float = 0.5,
+                 saliency_source: str = 'activation',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -73,6 +80,8 @@ class SCLAlgorithm(SymMoCo):
             raise ValueError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
         if not 0 < saliency_ema <= 1:
             raise ValueError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
+        if saliency_source not in SALIENCY_SOURCES:
+            raise ValueError(f'saliency_source must be one of {SALIENCY_SOURCES}, got {saliency_source!r}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -85,7 +94,10 @@ class SCLAlgorithm(SymMoCo):
             init_cfg=init_cfg)
         self.saliency_reduce = saliency_reduce
         self.saliency_ema = saliency_ema
+        self.saliency_source = saliency_source
         self.saliency_store = None
+        self._gradcam_views = []  # per query view of the current step: its feature map and, after backward, dL/dA
+        self._pending_samples = None  # data samples whose gradcam update waits for the backward
 
     @staticmethod
     def _require(data_samples: List[DataSample], name: str):
@@ -113,16 +125,60 @@ class SCLAlgorithm(SymMoCo):
         scores = self._field(data_samples, 'saliency_score', q.device).float()  # N x V
         return self.head.loss(*self._logits(q, k), scores[:, iq], scores[:, ik])
 
+    def loss(self, inputs, data_samples, **kwargs):
+        self._gradcam_views, self._pending_samples = [], None  # a new step: nothing of an earlier one is pending
+        return super().loss(inputs, data_samples, **kwargs)
+
+    def _query(self, img):
+        feats = self.backbone(img)
+        if self.saliency_source == 'gradcam' and torch.is_grad_enabled() and feats[-1].requires_grad:
+            # Capture dL/dA of the main backward with a tensor hook: no extra forward or backward pass.
+            record = dict(act=feats[-1].detach())
+            feats[-1].register_hook(lambda grad, record=record: record.__setitem__('grad', grad.detach()))
+            self._gradcam_views.append(record)
+        return nn.functional.normalize(self.neck(feats)[0], dim=1)  # N x C
+
     def _key_extras(self, feats):
-        """The key encoder's last feature map reduced over channels: ``N x h x w`` in [0, 1] (float32)."""
+        """For ``saliency_source='activation'``: the key encoder's last feature map reduced over channels, ``N x h x
+        w`` in [0, 1] (float32). Nothing for ``'gradcam'`` (its map comes from the query encoder's gradient)."""
+        if self.saliency_source != 'activation':
+            return None
         return reduce_feature_map(feats[-1], self.saliency_reduce)
 
     def train_step(self, data, optim_wrapper):
+        """mmpretrain's step (forward, backward, optimiser update under accumulation / AMP), then the saliency
+        update that needs the backward (``'gradcam'``). Under DDP the wrapper runs its own step and
+        :class:`SaliencyStoreHook` calls :meth:`apply_pending_saliency` after each iteration instead."""
         if self.saliency_store is None:
             raise RuntimeError(
                 'SCLAlgorithm is training without a saliency store: add dict(type=\'SaliencyStoreHook\') to '
                 'custom_hooks (it creates the store and shares it with the model and the data pipeline)')
-        return super().train_step(data, optim_wrapper)
+        log_vars = super().train_step(data, optim_wrapper)
+        self.apply_pending_saliency()
+        return log_vars
+
+    @torch.no_grad()
+    def apply_pending_saliency(self) -> bool:
+        """Write the gradcam maps of the last loss into the store once its backward has run; idempotent.
+
+        Returns:
+            bool: Whether an update was written (False: nothing pending, no backward yet, or a non-finite gradient
+            of an AMP step that the loss scaler skips).
+        """
+        views, samples = self._gradcam_views, self._pending_samples
+        if samples is None or self.saliency_store is None:
+            return False
+        if len(views) != 2 or any('grad' not in v for v in views):
+            return False  # the backward has not run (yet)
+        self._gradcam_views, self._pending_samples = [], None
+        maps = [contrastive_gradcam(v['act'], v['grad']) for v in views]
+        # Every rank takes part in the gather; a non-finite map (an overflowing AMP step) reaches all ranks' values,
+        # so all of them skip it alike.
+        idx, values, coverage = self.saliency_update(maps, samples)
+        if not torch.isfinite(values).all():
+            return False
+        self.saliency_store.update(idx.numpy(), values.numpy(), coverage.numpy(), self.saliency_ema)
+        return True
 
     @torch.no_grad()
     def saliency_update(self, view_maps: List[torch.Tensor], data_samples: List[DataSample]):
@@ -154,6 +210,9 @@ class SCLAlgorithm(SymMoCo):
 
     def _after_keys(self, extras, data_samples):
         if self.saliency_store is None:
+            return
+        if self.saliency_source == 'gradcam':
+            self._pending_samples = data_samples  # written by apply_pending_saliency after the backward
             return
         idx, values, coverage = self.saliency_update(extras, data_samples)
         self.saliency_store.update(idx.numpy(), values.numpy(), coverage.numpy(), self.saliency_ema)
