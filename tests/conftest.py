@@ -42,6 +42,14 @@ def shrink_selfsup_cfg(cfg, data_root, work_dir, iters=2):
             for tt in t['transforms'][0]:
                 if tt['type'] == 'RandomResizedCrop':
                     tt['scale'] = 32
+    for h in cfg.get('custom_hooks', []):
+        if h['type'] == 'KNNMonitorHook':  # the tiny set's labelled split, 32 px, a check at the last iteration
+            for key in ('bank', 'query'):
+                h[key]['data_root'] = osp.join(data_root, 'cls')
+                for t in h[key]['pipeline']:
+                    if t['type'] == 'Resize':
+                        t['scale'] = 32
+            h.update(num_bank=40, num_query=20, interval=iters, batch_size=16)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters, by_epoch=False)
