@@ -39,7 +39,7 @@ def parse_args():
     p.add_argument('--samples', type=int, default=300, help='samples timed per crop transform, x repeats')
     p.add_argument('--repeats', type=int, default=20, help='paired repeats; the ratio is their median')
     p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam'],
+    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'],
                    help="SCL's saliency sources to time against MoCo v2 (SCLAlgorithm.saliency_source)")
     p.add_argument('--sections', nargs='+', choices=['gathered_bytes', 'crop', 'train_step'],
                    default=['gathered_bytes', 'crop', 'train_step'], help='which measurements to run')

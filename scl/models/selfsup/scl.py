@@ -7,13 +7,14 @@ from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from scl.utils.saliency_geometry import REDUCTIONS, contrastive_gradcam, reduce_feature_map, warp_to_image_grid
+from scl.utils.saliency_geometry import (REDUCTIONS, contrastive_gradcam, normalise_maps, reduce_feature_map,
+                                         warp_to_image_grid)
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
 FLIP_AXES = {'horizontal': (True, False), 'vertical': (False, True), 'diagonal': (True, True)}
 ALGORITHM_KEYS = ['crop_bbox', 'saliency_score', 'view_flip', 'view_flip_direction']
-SALIENCY_SOURCES = ('activation', 'gradcam')
+SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
 
 
 @MODELS.register_module()
@@ -51,7 +52,12 @@ class SCLAlgorithm(SymMoCo):
         saliency_source (str): Where a view's map comes from: ``'activation'`` (the momentum encoder's last feature
             map reduced by ``saliency_reduce``, in the loss step) or ``'gradcam'`` (contrastive Grad-CAM of the loss
             on the query encoder's last feature map, from the gradient of the main backward, written after it).
+            ``'dense_contrast'``: the key encoder's projection neck applied at every location of its last feature map
+            (its MLP as 1 x 1 convolutions), each location's log-softmax of the view's key (the positive target of
+            the other view's query) against the queue, at the head's temperature; forward only, in the loss step.
             Defaults to ``'activation'``.
+        dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
+            entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
 
@@ -73,6 +79,7 @@ class SCLAlgorithm(SymMoCo):
                  saliency_reduce: str = 'mean_relu',
                  saliency_ema: float = 0.5,
                  saliency_source: str = 'activation',
+                 dense_negatives: Optional[int] = None,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -82,6 +89,8 @@ class SCLAlgorithm(SymMoCo):
             raise ValueError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
         if saliency_source not in SALIENCY_SOURCES:
             raise ValueError(f'saliency_source must be one of {SALIENCY_SOURCES}, got {saliency_source!r}')
+        if dense_negatives is not None and dense_negatives < 1:
+            raise ValueError(f'dense_negatives must be None (the whole queue) or >= 1, got {dense_negatives}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -95,6 +104,7 @@ class SCLAlgorithm(SymMoCo):
         self.saliency_reduce = saliency_reduce
         self.saliency_ema = saliency_ema
         self.saliency_source = saliency_source
+        self.dense_negatives = dense_negatives
         self.saliency_store = None
         self._gradcam_views = []  # per query view of the current step: its feature map and, after backward, dL/dA
         self._pending_samples = None  # data samples whose gradcam update waits for the backward
@@ -138,12 +148,39 @@ class SCLAlgorithm(SymMoCo):
             self._gradcam_views.append(record)
         return nn.functional.normalize(self.neck(feats)[0], dim=1)  # N x C
 
-    def _key_extras(self, feats):
-        """For ``saliency_source='activation'``: the key encoder's last feature map reduced over channels, ``N x h x
-        w`` in [0, 1] (float32). Nothing for ``'gradcam'`` (its map comes from the query encoder's gradient)."""
-        if self.saliency_source != 'activation':
-            return None
-        return reduce_feature_map(feats[-1], self.saliency_reduce)
+    def _key_extras(self, feats, keys):
+        """The view's ``N x h x w`` saliency map in [0, 1] (float32) from the key encoder: its last feature map
+        reduced over channels (``'activation'``) or scored location by location (``'dense_contrast'``). Nothing for
+        ``'gradcam'`` (its map comes from the query encoder's gradient)."""
+        if self.saliency_source == 'activation':
+            return reduce_feature_map(feats[-1], self.saliency_reduce)
+        if self.saliency_source == 'dense_contrast':
+            return self.dense_contrast_map(feats[-1], keys)
+        return None
+
+    @torch.no_grad()
+    def dense_contrast_map(self, fmap: torch.Tensor, keys: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Per location ``l``: ``log softmax`` of ``z_l . k / T`` over ``[k, queue]``, with ``z_l`` the key neck's
+        MLP applied at ``l`` (L2-normalised) and ``k`` the view's key; min-max normalised per view.
+
+        The queue is processed in chunks of ``chunk`` entries (a running log-sum-exp), so memory stays at
+        ``N x h x w x chunk`` whatever its length.
+
+        Shape:
+            fmap: (N, C, h, w); keys: (N, D) normalised -> (N, h, w) float32 in [0, 1]
+        """
+        mlp = self.encoder_k.module[1].mlp
+        z = nn.functional.normalize(mlp(fmap.permute(0, 2, 3, 1)).float(), dim=-1)  # N x h x w x D
+        t = self.head.temperature
+        pos = torch.einsum('nhwd,nd->nhw', z, keys.float()) / t
+        queue = self.queue.detach().float()  # D x K
+        if self.dense_negatives is not None and self.dense_negatives < queue.shape[1]:
+            queue = queue[:, ::queue.shape[1] // self.dense_negatives][:, :self.dense_negatives]
+        lse = pos
+        for s in range(0, queue.shape[1], chunk):
+            neg = torch.einsum('nhwd,dk->nhwk', z, queue[:, s:s + chunk]) / t
+            lse = torch.logaddexp(lse, torch.logsumexp(neg, dim=-1))
+        return normalise_maps(pos - lse)
 
     def train_step(self, data, optim_wrapper):
         """mmpretrain's step (forward, backward, optimiser update under accumulation / AMP), then the saliency
