@@ -7,7 +7,7 @@ import mmcv
 import numpy as np
 import torch
 
-from scl.utils.saliency_geometry import reduce_feature_map
+from scl.utils.saliency_geometry import contrastive_gradcam, dense_contrast, reduce_feature_map
 
 PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
@@ -126,30 +126,70 @@ def render_saliency_figure(images: Sequence[np.ndarray],
     return out_path
 
 
-@torch.no_grad()
-def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
-                   encoder: str = 'key') -> np.ndarray:
-    """Saliency of whole images from a model's own feature map (works for SCL and MoCo checkpoints alike).
+SOURCES = ('activation', 'gradcam', 'dense_contrast')
 
-    Each image is resized to ``size x size``, passed through the key (momentum) encoder's backbone (or the query
-    backbone with ``encoder='query'``), reduced over channels, normalised to [0, 1] and resampled to the grid.
+
+def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
+                   encoder: str = 'key', source: str = 'activation') -> np.ndarray:
+    """Saliency of whole images from a model's own networks (works for SCL and MoCo v2 checkpoints alike).
+
+    Each image is resized to ``size x size`` and normalised as in training; the map is resampled to the grid. The
+    sources are SCL's (``SCLAlgorithm.saliency_source``), computed on the whole image as their own view:
+
+    - ``'activation'``: the key (momentum) encoder's last feature map (the query backbone with
+      ``encoder='query'``) reduced over channels with ``reduce``;
+    - ``'gradcam'``: contrastive Grad-CAM of the InfoNCE loss of the image's query against its own key and the queue,
+      on the query backbone's last feature map (one backward per batch, weights untouched);
+    - ``'dense_contrast'``: the key neck at every location of the key encoder's map, log-softmax of the image's key
+      against the queue.
 
     Returns:
-        np.ndarray: ``len(images) x grid_size x grid_size``.
+        np.ndarray: ``len(images) x grid_size x grid_size`` in [0, 1].
     """
-    if encoder == 'key' and hasattr(model, 'encoder_k'):
-        backbone = model.encoder_k.module[0]
-    else:
-        backbone = model.backbone
-    was_training = backbone.training
-    backbone.eval()
+    if source not in SOURCES:
+        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+    if source != 'activation' and not hasattr(model, 'queue'):
+        raise ValueError(f"source {source!r} needs a MoCo-style model (key encoder, neck and queue), got "
+                         f'{type(model).__name__}')
+    key_backbone = model.encoder_k.module[0] if hasattr(model, 'encoder_k') else model.backbone
+    backbone = key_backbone if (encoder == 'key' or source == 'dense_contrast') else model.backbone
+    device = next(model.parameters()).device
     batch = np.stack([mmcv.imresize(img, (size, size)) for img in images])
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # RGB, as the preprocessor's output order
     pre = model.data_preprocessor  # ImgDataPreprocessor buffers: C x 1 x 1
-    x = (x - pre.mean.view(1, -1, 1, 1).cpu()) / pre.std.view(1, -1, 1, 1).cpu()
-    device = next(backbone.parameters()).device
-    feat = backbone(x.to(device))[-1]
-    backbone.train(was_training)
-    maps = reduce_feature_map(feat, reduce)[:, None]
-    maps = torch.nn.functional.interpolate(maps, size=(grid_size, grid_size), mode='bilinear', align_corners=False)
-    return maps[:, 0].clamp(0, 1).cpu().numpy()
+    x = ((x - pre.mean.view(1, -1, 1, 1).cpu()) / pre.std.view(1, -1, 1, 1).cpu()).to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        if source == 'gradcam':
+            maps = _eval_gradcam(model, x)
+        else:
+            with torch.no_grad():
+                feats = backbone(x)
+                if source == 'activation':
+                    maps = reduce_feature_map(feats[-1], reduce)
+                else:
+                    neck_k = model.encoder_k.module[1]
+                    keys = torch.nn.functional.normalize(neck_k(feats)[0], dim=1)
+                    maps = dense_contrast(feats[-1], keys, neck_k.mlp, model.queue, model.head.temperature)
+    finally:
+        model.train(was_training)
+    maps = torch.nn.functional.interpolate(maps[:, None], size=(grid_size, grid_size), mode='bilinear',
+                                           align_corners=False)
+    return maps[:, 0].clamp(0, 1).detach().cpu().numpy()
+
+
+def _eval_gradcam(model, x):
+    """Contrastive Grad-CAM of each image's InfoNCE loss (its query against its own key and the queue)."""
+    with torch.no_grad():
+        keys = torch.nn.functional.normalize(model.encoder_k.module[1](model.encoder_k.module[0](x))[0], dim=1)
+    with torch.enable_grad():
+        feats = model.backbone(x)
+        act = feats[-1]
+        q = torch.nn.functional.normalize(model.neck(feats)[0], dim=1)
+        logits = torch.cat([(q * keys).sum(1, keepdim=True), q @ model.queue.detach()], dim=1)
+        loss = torch.nn.functional.cross_entropy(logits / model.head.temperature,
+                                                 torch.zeros(len(x), dtype=torch.long, device=x.device),
+                                                 reduction='sum')  # per-image gradients, independent of the batch
+        grad, = torch.autograd.grad(loss, act)
+    return contrastive_gradcam(act.detach(), grad)

@@ -1,4 +1,4 @@
 from .knn import KNNAccuracy, weighted_knn_predict
-from .localisation import cell_mask_fraction, localisation_ratio, scene_masks
+from .localisation import cell_mask_fraction, centre_prior, localisation_ratio, mean_localisation, scene_masks
 
-__all__ = ['localisation_ratio', 'cell_mask_fraction', 'scene_masks', 'KNNAccuracy', 'weighted_knn_predict']
+__all__ = ['localisation_ratio', 'cell_mask_fraction', 'scene_masks', 'centre_prior', 'mean_localisation', 'KNNAccuracy', 'weighted_knn_predict']

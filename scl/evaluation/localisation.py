@@ -52,3 +52,15 @@ def scene_masks(ann_file, grid_size):
     for ann in coco['annotations']:
         union[ann['image_id']] |= mask_utils.decode(ann['segmentation']).astype(bool)
     return {osp.basename(img['file_name']): cell_mask_fraction(union[img['id']], grid_size) for img in coco['images']}
+
+
+def centre_prior(grid_size, sigma=0.25):
+    """A centred Gaussian bump on the G x G grid (``sigma`` as a fraction of the side), peak 1: the baseline a
+    centre-biased saliency map has to beat."""
+    c = (np.arange(grid_size) + 0.5) / grid_size - 0.5
+    return np.exp(-(c[:, None]**2 + c[None, :]**2) / (2 * sigma**2))
+
+
+def mean_localisation(maps, mask_fractions):
+    """Mean localisation ratio over images (NaN-skipping: images without objects do not count)."""
+    return float(np.nanmean([localisation_ratio(s, m) for s, m in zip(maps, mask_fractions)]))

@@ -97,6 +97,27 @@ def contrastive_gradcam(activations, grads):
     return normalise_maps(F.relu(torch.einsum('bc,bchw->bhw', weights, a)))
 
 
+def dense_contrast(fmap, keys, mlp, queue, temperature, negatives=None, chunk=4096):
+    """Per location ``l``: ``log softmax`` of ``z_l . k / T`` over ``[k, queue]``, with ``z_l`` the projection MLP
+    applied at ``l`` (its linear layers as 1 x 1 convolutions; L2-normalised) and ``k`` the view's key; min-max
+    normalised per view. The queue is scored in chunks of ``chunk`` entries (a running log-sum-exp), so memory stays
+    at ``B x h x w x chunk``; ``negatives`` keeps that many evenly strided entries instead of the whole queue.
+
+    Shape:
+        fmap: (B, C, h, w); keys: (B, D) normalised; queue: (D, K) -> (B, h, w) float32 in [0, 1]
+    """
+    z = F.normalize(mlp(fmap.permute(0, 2, 3, 1)).float(), dim=-1)  # B x h x w x D
+    pos = torch.einsum('bhwd,bd->bhw', z, keys.float()) / temperature
+    queue = queue.detach().float()
+    if negatives is not None and negatives < queue.shape[1]:
+        queue = queue[:, ::queue.shape[1] // negatives][:, :negatives]
+    lse = pos
+    for s in range(0, queue.shape[1], chunk):
+        neg = torch.einsum('bhwd,dk->bhwk', z, queue[:, s:s + chunk]) / temperature
+        lse = torch.logaddexp(lse, torch.logsumexp(neg, dim=-1))
+    return normalise_maps(pos - lse)
+
+
 def cell_centres(grid_size, device=None):
     c = (torch.arange(grid_size, device=device, dtype=torch.float32) + 0.5) / grid_size
     return c

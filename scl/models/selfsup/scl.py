@@ -7,7 +7,7 @@ from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from scl.utils.saliency_geometry import (REDUCTIONS, contrastive_gradcam, normalise_maps, reduce_feature_map,
+from scl.utils.saliency_geometry import (REDUCTIONS, contrastive_gradcam, dense_contrast, reduce_feature_map,
                                          warp_to_image_grid)
 from .mocov2 import SymMoCo
 
@@ -160,27 +160,14 @@ class SCLAlgorithm(SymMoCo):
 
     @torch.no_grad()
     def dense_contrast_map(self, fmap: torch.Tensor, keys: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """Per location ``l``: ``log softmax`` of ``z_l . k / T`` over ``[k, queue]``, with ``z_l`` the key neck's
-        MLP applied at ``l`` (L2-normalised) and ``k`` the view's key; min-max normalised per view.
-
-        The queue is processed in chunks of ``chunk`` entries (a running log-sum-exp), so memory stays at
-        ``N x h x w x chunk`` whatever its length.
+        """:func:`~scl.utils.saliency_geometry.dense_contrast` with the key encoder's neck, the queue and the
+        head's temperature.
 
         Shape:
             fmap: (N, C, h, w); keys: (N, D) normalised -> (N, h, w) float32 in [0, 1]
         """
-        mlp = self.encoder_k.module[1].mlp
-        z = nn.functional.normalize(mlp(fmap.permute(0, 2, 3, 1)).float(), dim=-1)  # N x h x w x D
-        t = self.head.temperature
-        pos = torch.einsum('nhwd,nd->nhw', z, keys.float()) / t
-        queue = self.queue.detach().float()  # D x K
-        if self.dense_negatives is not None and self.dense_negatives < queue.shape[1]:
-            queue = queue[:, ::queue.shape[1] // self.dense_negatives][:, :self.dense_negatives]
-        lse = pos
-        for s in range(0, queue.shape[1], chunk):
-            neg = torch.einsum('nhwd,dk->nhwk', z, queue[:, s:s + chunk]) / t
-            lse = torch.logaddexp(lse, torch.logsumexp(neg, dim=-1))
-        return normalise_maps(pos - lse)
+        return dense_contrast(fmap, keys, self.encoder_k.module[1].mlp, self.queue, self.head.temperature,
+                              self.dense_negatives, chunk)
 
     def train_step(self, data, optim_wrapper):
         """mmpretrain's step (forward, backward, optimiser update under accumulation / AMP), then the saliency

@@ -1,0 +1,95 @@
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from conftest import ROOT, shrink_selfsup_cfg
+
+
+def checkpoint_of(cfg_name, tiny_data, tmp_path, name):
+    """A config shrunk to the test's width and a checkpoint of a freshly built model of it."""
+    import scl  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    cfg = shrink_selfsup_cfg(Config.fromfile(osp.join(ROOT, 'configs', cfg_name)), tiny_data, str(tmp_path))
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.queue.normal_()
+    cfg_path, ckpt = str(tmp_path / f'{name}.py'), str(tmp_path / f'{name}.pth')
+    cfg.dump(cfg_path)
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    return cfg_path, ckpt, model
+
+
+def load_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'loc_tool', osp.join(ROOT, 'tools/analysis_tools/saliency_localisation.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path):
+    runs = [('mocov2', *checkpoint_of('mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path,
+                                      'mocov2')[:2]),
+            ('scl', *checkpoint_of('scl/scl_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'scl')[:2])]
+    argv = ['--data', tiny_data, '--num-scenes', '6', '--grid', '4', '--grid-rows', '2', '--out', str(tmp_path / 'o')]
+    for run in runs:
+        argv += ['--run', *run]
+    assert load_tool().main(argv) == 0
+    res = json.load(open(tmp_path / 'o' / 'localisation.json'))
+    assert res['num_scenes'] == 6 and res['uniform'] == 1.0 and np.isfinite(res['centre_prior'])
+    for run in ('mocov2', 'scl'):
+        for source in ('activation', 'gradcam', 'dense_contrast'):
+            assert np.isfinite(res['runs'][run][source]), (run, source)
+    assert osp.isfile(tmp_path / 'o' / 'localisation_grid.png')
+    assert '| scl |' in open(tmp_path / 'o' / 'localisation.md').read()
+
+
+def test_train_holdout_split_takes_the_last_pretraining_scenes(tiny_data):
+    _, names, images = load_tool().held_out_scenes(tiny_data, 'train-holdout', 5)
+    assert names == sorted(names) and names[-1] == '000023.png' and len(images) == 5
+
+
+def test_eval_gradcam_equals_autograd_on_the_model(tiny_data, tmp_path):
+    from scl.utils.saliency_geometry import contrastive_gradcam
+    from scl.visualization import model_saliency
+    _, _, model = checkpoint_of('scl/scl_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'm')
+    model.eval()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    got = model_saliency(model, images, 32, 2, source='gradcam')
+    # Reference: one image at a time, its own loss, torch.autograd.grad.
+    pre = model.data_preprocessor
+    for i, img in enumerate(images):
+        x = (torch.from_numpy(img).permute(2, 0, 1)[None].float() - pre.mean.view(1, -1, 1, 1)) / pre.std.view(
+            1, -1, 1, 1)
+        with torch.no_grad():
+            k = torch.nn.functional.normalize(model.encoder_k.module[1](model.encoder_k.module[0](x))[0], dim=1)
+        feats = model.backbone(x)
+        q = torch.nn.functional.normalize(model.neck(feats)[0], dim=1)
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ model.queue], 1) / model.head.temperature
+        loss = torch.nn.functional.cross_entropy(logits, torch.zeros(1, dtype=torch.long))
+        grad, = torch.autograd.grad(loss, feats[-1])
+        ref = contrastive_gradcam(feats[-1].detach(), grad)
+        ref = torch.nn.functional.interpolate(ref[:, None], size=(2, 2), mode='bilinear', align_corners=False)[0, 0]
+        np.testing.assert_allclose(got[i], ref.clamp(0, 1).numpy(), atol=1e-5)
+
+
+def test_centre_prior_and_ratio():
+    from scl.evaluation import centre_prior, localisation_ratio
+    prior = centre_prior(8)
+    assert prior.shape == (8, 8) and prior.argmax() in (27, 28, 35, 36) and prior.max() <= 1
+    centre = np.zeros((8, 8))
+    centre[3:5, 3:5] = 1
+    corner = np.zeros((8, 8))
+    corner[:2, :2] = 1
+    assert localisation_ratio(prior, centre) > 1 > localisation_ratio(prior, corner)
+    with pytest.raises(ValueError, match='source must be one of'):
+        from scl.visualization import model_saliency
+        model_saliency(None, [], 8, 2, source='magic')

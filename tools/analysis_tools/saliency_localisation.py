@@ -1,0 +1,131 @@
+"""Localisation study: how well each saliency source finds the objects, for given checkpoints.
+
+    python tools/analysis_tools/saliency_localisation.py --data data/scenes \
+        --run mocov2 configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py work_dirs/mocov2/iter_300.pth \
+        --run scl configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py work_dirs/scl/iter_300.pth \
+        [--split val|train-holdout] [--num-scenes 100] [--grid 8] [--out work_dirs/localisation]
+
+For every run and every source of ``SCLAlgorithm.saliency_source`` (activation, gradcam, dense_contrast: computed on
+each whole scene as its own view, see ``scl.visualization.model_saliency``) it scores held-out scenes of the scene
+builder with the localisation ratio (share of the map's mass on the object masks over their area share; 1.0 is a
+uniform map) beside a centred Gaussian prior scored the same way. ``--split val`` uses the held-out val scenes (the
+test split of the scene benchmark); ``--split train-holdout`` the last ``--num-scenes`` pretraining scenes, the
+validation split on which a default source is chosen. Writes ``localisation.json``, ``localisation.md`` and
+``localisation_grid.png`` (scene | each run's sources | centre prior) to ``--out``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='a scene-builder data root (scenes/, scenes/annotations/)')
+    p.add_argument('--run', nargs=3, action='append', metavar=('NAME', 'CONFIG', 'CHECKPOINT'), required=True,
+                   help='a checkpoint to study and the pretraining config that made it (repeatable)')
+    p.add_argument('--split', choices=['val', 'train-holdout'], default='val')
+    p.add_argument('--num-scenes', type=int, default=100)
+    p.add_argument('--grid', type=int, default=8, help='side of the scored saliency grid')
+    p.add_argument('--size', type=int, default=None, help="side the scenes are resized to (default: the config's "
+                   'view size)')
+    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'])
+    p.add_argument('--grid-rows', type=int, default=6, help='scenes shown in the picture')
+    p.add_argument('--out', default='work_dirs/localisation')
+    return p.parse_args(argv)
+
+
+def held_out_scenes(data, split, num):
+    """Names, RGB images and G-independent masks source (the COCO file) of the scenes to score."""
+    from scl.visualization import load_rgb
+    ann = osp.join(data, 'scenes', 'annotations', f'instances_{"val" if split == "val" else "train"}.json')
+    folder = osp.join(data, 'scenes', 'val' if split == 'val' else 'train')
+    if not osp.isfile(ann):
+        raise FileNotFoundError(f'{ann} does not exist: build scene data with '
+                                'tools/dataset_converters/build_scene_dataset.py')
+    names = sorted(n for n in os.listdir(folder) if n.endswith('.png'))
+    names = names[:num] if split == 'val' else names[-num:]  # train-holdout: the last pretraining scenes
+    return ann, names, [load_rgb(osp.join(folder, n)) for n in names]
+
+
+def load_model(cfg_path, ckpt):
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    if not osp.isfile(ckpt):
+        raise FileNotFoundError(f'checkpoint {ckpt} does not exist')
+    cfg = Config.fromfile(cfg_path)
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model)
+    state = torch.load(ckpt, map_location='cpu')
+    model.load_state_dict(state['state_dict'] if 'state_dict' in state else state)  # strict: the method's model
+    return cfg, model.eval()
+
+
+def render(path, images, columns, names):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = len(images)
+    fig, axes = plt.subplots(rows, len(columns) + 1, figsize=(1.9 * (len(columns) + 1), 1.9 * rows), squeeze=False)
+    for r in range(rows):
+        axes[r, 0].imshow(images[r])
+        axes[r, 0].set_title(names[r], fontsize=7)
+        for c, (title, maps) in enumerate(columns, start=1):
+            axes[r, c].imshow(images[r])
+            axes[r, c].imshow(maps[r], cmap='jet', alpha=0.5, extent=(0, images[r].shape[1], images[r].shape[0], 0))
+            if r == 0:
+                axes[r, c].set_title(title, fontsize=7)
+    for ax in axes.ravel():
+        ax.axis('off')
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import scl  # noqa: F401
+    from tqdm import tqdm
+
+    from scl.evaluation import centre_prior, mean_localisation, scene_masks
+    from scl.visualization import model_saliency
+    ann, names, images = held_out_scenes(args.data, args.split, args.num_scenes)
+    masks = scene_masks(ann, args.grid)
+    fractions = [masks[n] for n in names]
+    prior = centre_prior(args.grid)
+    results = dict(split=args.split, num_scenes=len(names), grid=args.grid, uniform=1.0,
+                   centre_prior=mean_localisation([prior] * len(names), fractions), runs={})
+    columns = []
+    for name, cfg_path, ckpt in tqdm(args.run, desc='runs'):
+        cfg, model = load_model(cfg_path, ckpt)
+        size = args.size or cfg.get('view_size', 224)
+        results['runs'][name] = dict(config=cfg_path, checkpoint=ckpt)
+        for source in args.sources:
+            maps = np.concatenate([model_saliency(model, images[i:i + 32], size, args.grid, source=source)
+                                   for i in range(0, len(images), 32)])
+            results['runs'][name][source] = mean_localisation(maps, fractions)
+            columns.append((f'{name}: {source}\n{results["runs"][name][source]:.2f}', maps[:args.grid_rows]))
+    columns.append((f'centre prior\n{results["centre_prior"]:.2f}', [prior] * args.grid_rows))
+    os.makedirs(args.out, exist_ok=True)
+    with open(osp.join(args.out, 'localisation.json'), 'w') as f:
+        json.dump(results, f, indent=2)
+    lines = [f'Localisation ratio on {len(names)} {args.split} scenes (grid {args.grid}; uniform = 1.00, centre prior '
+             f'= {results["centre_prior"]:.3f})', '', '| run | ' + ' | '.join(args.sources) + ' |',
+             '|---|' + '---|' * len(args.sources)]
+    for name, r in results['runs'].items():
+        lines.append(f'| {name} | ' + ' | '.join(f'{r[s]:.3f}' for s in args.sources) + ' |')
+    with open(osp.join(args.out, 'localisation.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    render(osp.join(args.out, 'localisation_grid.png'), images[:args.grid_rows], columns, names[:args.grid_rows])
+    print('\n'.join(lines))
+    print(f'wrote {args.out}/localisation.json, localisation.md, localisation_grid.png')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
