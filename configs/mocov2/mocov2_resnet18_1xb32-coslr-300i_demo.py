@@ -20,6 +20,13 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
+custom_hooks = [
+    # Weighted kNN top-1 of the momentum encoder on the demo's labelled objects every 100 iterations, as in the SCL
+    # twin.
+    dict(type='KNNMonitorHook', interval=100, bank={{_base_.knn_bank}}, query={{_base_.knn_query}}, num_bank=1000,
+         num_query=500),
+]
+
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.06, weight_decay=1e-4, momentum=0.9))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=300, by_epoch=False, begin=0, end=300)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=300)

@@ -45,10 +45,12 @@ METHODS = {
     'mocov2': ('mocov2', []),
     'scl': ('scl', []),
     'scl_crops_only': ('scl', ['model.head.beta=0']),
-    'scl_weights_only': ('scl', ['train_dataloader.dataset.pipeline.1.anchor=uniform']),
+    'scl_weights_only': ('scl', ['train_dataloader.dataset.pipeline.1.anchor=independent']),
+    'shared_point_control': ('scl', ['train_dataloader.dataset.pipeline.1.anchor=uniform', 'model.head.beta=0']),
 }
 LABELS = {'mocov2': 'MoCo v2', 'scl': 'SCL', 'scl_crops_only': 'SCL crops only (beta=0)',
-          'scl_weights_only': 'SCL weights only (uniform anchor)'}
+          'scl_weights_only': 'SCL weights only (independent crops)',
+          'shared_point_control': 'shared-point crops, uniform anchor, beta=0'}
 PRESETS = {
     # scene data, pretraining iterations, curve points, evaluation epochs, detection iterations
     'smoke': dict(num_train=48, num_val=8, num_cls_train=100, num_cls_test=50, pretrain_iters=12, curve_points=2,
@@ -117,14 +119,23 @@ def last_scalars(work_dir, key):
     return float(found)
 
 
-def pretrain_options(data, preset, seed, method_opts):
+def knn_options(config, data, interval):
+    """Point the config's KNNMonitorHook (if any) at the benchmark's labelled split."""
+    from mmengine.config import Config
+    hooks = Config.fromfile(osp.join(ROOT, config)).get('custom_hooks', [])
+    i = next((i for i, h in enumerate(hooks) if h['type'] == 'KNNMonitorHook'), None)
+    return [] if i is None else [f'custom_hooks.{i}.bank.data_root={data}/cls/',
+                                 f'custom_hooks.{i}.query.data_root={data}/cls/', f'custom_hooks.{i}.interval={interval}']
+
+
+def pretrain_options(config, data, preset, seed, method_opts):
     n, k = preset['pretrain_iters'], max(1, preset['pretrain_iters'] // preset['curve_points'])
     return [
         f'train_dataloader.dataset.data_root={data}/scenes/', f'train_dataloader.batch_size={preset["batch"]}',
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={k}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
         f'randomness.seed={seed}', 'default_hooks.logger.interval=50'
-    ] + method_opts
+    ] + method_opts + knn_options(config, data, k)
 
 
 def cls_options(data, preset, seed, ckpt):
@@ -463,7 +474,8 @@ def main(argv=None):
         final_ckpt = final_ckpt_of(seed, method)
         if stage == 'pretrain':
             os.makedirs(wd, exist_ok=True)
-            run_train(CFG[cfg_key], pre_dir, pretrain_options(data, preset, seed, extra), osp.join(wd, 'pretrain.log'))
+            run_train(CFG[cfg_key], pre_dir, pretrain_options(CFG[cfg_key], data, preset, seed, extra),
+                      osp.join(wd, 'pretrain.log'))
         elif stage == 'curve':
             pts = []
             for it, ckpt in checkpoints_of(pre_dir):

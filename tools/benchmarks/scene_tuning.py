@@ -82,8 +82,8 @@ def main(argv=None):
         t0 = time.time()
         if not osp.isfile(ckpt):
             os.makedirs(pre_dir, exist_ok=True)
-            sb.run_train(sb.CFG[cfg_key], pre_dir, sb.pretrain_options(data, preset, 0, list(overrides)),
-                         osp.join(osp.dirname(pre_dir), 'pretrain.log'))
+            opts = sb.pretrain_options(sb.CFG[cfg_key], data, preset, 0, list(overrides))
+            sb.run_train(sb.CFG[cfg_key], pre_dir, opts, osp.join(osp.dirname(pre_dir), 'pretrain.log'))
         model = probe.model(ckpt)
         results.append(dict(
             name=name, config=sb.CFG[cfg_key], overrides=list(overrides), checkpoint=osp.relpath(ckpt, bench),

@@ -42,3 +42,8 @@ test_dataloader = dict(
                  pipeline=test_pipeline))
 test_cfg = dict(type='TestLoop')
 test_evaluator = dict(type='KNNAccuracy', k=200, temperature=0.07)
+# KNNMonitorHook's labelled sets: the object-centric split with the test pipeline (train.txt as bank, test.txt as
+# queries).
+knn_bank = dict(type='CustomDataset', data_root='data/demo/cls/', ann_file='train.txt', data_prefix='',
+                pipeline=test_pipeline)
+knn_query = dict(knn_bank, ann_file='test.txt')
