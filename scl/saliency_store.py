@@ -188,31 +188,40 @@ class SaliencyStoreLink:
     def __init__(self, capacity: int = 4096) -> None:
         self._meta = torch.zeros(2, dtype=torch.int64).share_memory_()  # version, path length
         self._path = torch.zeros(capacity, dtype=torch.uint8).share_memory_()
+        self._views()
+
+    def _views(self):
+        # numpy views of the shared slot: reading the version costs ~0.1 us per sample instead of a tensor index.
+        self._meta_np, self._path_np = self._meta.numpy(), self._path.numpy()
         self._local = None  # (version, store) as seen by this process
 
     def publish(self, store: SaliencyStore) -> None:
         """Point every process that holds this link (workers included) at ``store``."""
         path = store.directory.encode()
-        if len(path) > self._path.numel():
-            raise ValueError(f'the saliency store path is longer than {self._path.numel()} bytes: {store.directory}')
-        self._path[:len(path)] = torch.frombuffer(bytearray(path), dtype=torch.uint8)
-        self._meta[1] = len(path)
-        version = int(self._meta[0]) + 1
-        self._meta[0] = version  # written last: a reader never sees a new version with an old path
+        if len(path) > self._path_np.size:
+            raise ValueError(f'the saliency store path is longer than {self._path_np.size} bytes: {store.directory}')
+        self._path_np[:len(path)] = np.frombuffer(path, dtype=np.uint8)
+        self._meta_np[1] = len(path)
+        version = int(self._meta_np[0]) + 1
+        self._meta_np[0] = version  # written last: a reader never sees a new version with an old path
         self._local = (version, store)  # this process keeps the object it was given (writable in the trainer)
 
     def get(self) -> Optional[SaliencyStore]:
         """The published store (opened read-only on first use in a worker), or None before any publication."""
-        version = int(self._meta[0])
+        version = int(self._meta_np[0])
         if version == 0:
             return None
         if self._local is None or self._local[0] != version:
-            path = bytes(self._path[:int(self._meta[1])].tolist()).decode()
+            path = self._path_np[:int(self._meta_np[1])].tobytes().decode()
             self._local = (version, SaliencyStore.open(path))
         return self._local[1]
 
     def __getstate__(self):
-        return dict(_meta=self._meta, _path=self._path, _local=None)
+        return dict(_meta=self._meta, _path=self._path)
+
+    def __setstate__(self, state):
+        self._meta, self._path = state['_meta'], state['_path']
+        self._views()
 
     def __repr__(self):
         store = self.get()

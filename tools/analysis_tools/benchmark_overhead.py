@@ -40,7 +40,8 @@ def parse_args():
     p.add_argument('--repeats', type=int, default=20, help='paired repeats; the ratio is their median')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'],
-                   help="SCL's saliency sources to time against MoCo v2 (SCLAlgorithm.saliency_source)")
+                   help="SCL's saliency sources to time against MoCo v2 (SCLAlgorithm.saliency_source; "
+                   "'dense_contrast:N' scores N queue entries)")
     p.add_argument('--sections', nargs='+', choices=['gathered_bytes', 'crop', 'train_step'],
                    default=['gathered_bytes', 'crop', 'train_step'], help='which measurements to run')
     p.add_argument('--out', help='write the figures as JSON here')
@@ -55,8 +56,11 @@ def build(cfg_path, store_dir, source=None):
     from scl.engine.hooks import attach_saliency_store
     from scl.saliency_store import SaliencyStore
     cfg = Config.fromfile(cfg_path)
-    if source is not None:
-        cfg.model.saliency_source = source
+    if source is not None:  # 'gradcam', or 'dense_contrast:1024' for a subsampled queue
+        name, _, negatives = source.partition(':')
+        cfg.model.saliency_source = name
+        if negatives:
+            cfg.model.dense_negatives = int(negatives)
     init_default_scope('mmpretrain')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     torch.manual_seed(0)
@@ -107,17 +111,20 @@ def time_train_steps(args):
 
 
 def retained_saliency_bytes(model, batch):
-    """Bytes a step keeps for its saliency update beyond MoCo v2: per view, the reduced key map (activation) or the
-    query feature map and its gradient (gradcam), from one step's shapes."""
+    """Bytes a step keeps for its saliency update beyond MoCo v2, from one step's shapes: per view, the N x h x w map
+    (activation, dense_contrast) or the query feature map and its gradient (gradcam); dense_contrast also builds a
+    transient N x h x w x min(K, 4096) block of location-to-queue scores."""
     source = getattr(model, 'saliency_source', None)
     if source is None:
-        return 0
+        return dict(kept=0, transient=0)
     with torch.no_grad():
         data = model.data_preprocessor(batch, True)
         fmap = model.backbone(data['inputs'][0])[-1]  # N x C x h x w of one view
     n, c, h, w = fmap.shape
-    per_view = n * h * w * 4 if source == 'activation' else 2 * n * c * h * w * 4
-    return 2 * per_view
+    kept = 2 * (2 * n * c * h * w * 4 if source == 'gradcam' else n * h * w * 4)
+    negatives = min(model.queue_len, model.dense_negatives or model.queue_len, 4096)
+    transient = n * h * w * negatives * 4 if source == 'dense_contrast' else 0
+    return dict(kept=kept, transient=transient)
 
 
 def time_crops(args):
@@ -196,8 +203,9 @@ def main():
         for src in args.sources:
             r = s[f'scl_{src}']
             print(f"train step (batch {s['batch_size']}): SCL ({src}) {r['step_s'] * 1e3:.1f} ms, MoCo v2 "
-                  f"{s['mocov2_step_s'] * 1e3:.1f} ms -> ratio {r['ratio']:.3f} (goal <= 1.05); saliency state "
-                  f"kept per step {r['retained_saliency_bytes'] / 1e6:.2f} MB")
+                  f"{s['mocov2_step_s'] * 1e3:.1f} ms -> ratio {r['ratio']:.3f} (goal <= 1.05); saliency memory "
+                  f"kept {r['retained_saliency_bytes']['kept'] / 1e6:.2f} MB, transient "
+                  f"{r['retained_saliency_bytes']['transient'] / 1e6:.2f} MB")
     if c:
         print(f"crop per sample ({c['view_size']} px, 2 views): SaliencyCropTransform {c['saliency_crop_us']:.0f} us, "
               f"2 x RandomResizedCrop {c['two_random_resized_crops_us']:.0f} us -> ratio {c['ratio']:.3f} "
