@@ -56,3 +56,13 @@ def shrink_selfsup_cfg(cfg, data_root, work_dir, iters=2):
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_level = 'WARNING'
     return cfg
+
+
+def load_script(relpath):
+    """Import a script of the repository (``tools/...``, ``setup.py``) as a module, to call its functions."""
+    import importlib.util
+    name = osp.splitext(osp.basename(relpath))[0]
+    spec = importlib.util.spec_from_file_location(f'script_{name}', osp.join(ROOT, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

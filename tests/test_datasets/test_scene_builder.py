@@ -95,11 +95,8 @@ def test_truncated_idx_file_is_named(tmp_path):
 
 
 def test_cli_reports_missing_data_in_one_line(tmp_path, capsys):
-    import importlib.util
-    from conftest import ROOT
-    spec = importlib.util.spec_from_file_location('bsd', osp.join(ROOT, 'tools/dataset_converters/build_scene_dataset.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from conftest import load_script
+    mod = load_script('tools/dataset_converters/build_scene_dataset.py')
     assert mod.main([str(tmp_path / 'out'), '--fmnist-dir', str(tmp_path / 'none')]) == 2
     assert 'Fashion-MNIST not found' in capsys.readouterr().err
 

@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT, shrink_selfsup_cfg
+from conftest import ROOT, load_script, shrink_selfsup_cfg
 
 SCL_DEMO = osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')
 
@@ -67,10 +67,7 @@ def test_extract_features_of_a_folder(trained, tiny_data, tmp_path):
 
 
 def test_extract_features_errors(trained, tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('extract_tool', osp.join(ROOT, 'tools/analysis_tools/extract_features.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/analysis_tools/extract_features.py')
     cfg, cfg_path, ckpt = trained
     empty = tmp_path / 'empty'
     empty.mkdir()

@@ -1,21 +1,16 @@
 """The frozen-feature linear probe: balanced low-shot subsets, the logistic regression, and an end-to-end run."""
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 @pytest.fixture(scope='module')
 def flp():
-    spec = importlib.util.spec_from_file_location('frozen_linear_probe',
-                                                  osp.join(ROOT, 'tools/benchmarks/frozen_linear_probe.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/benchmarks/frozen_linear_probe.py')
 
 
 def test_balanced_indices_take_the_same_number_per_class(flp):

@@ -1,6 +1,5 @@
 """Packaging: compatible install_requires, and configs / tools / model index shipped for OpenMMLab's `mim`."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -9,14 +8,11 @@ import sys
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 def load_setup_module():
-    spec = importlib.util.spec_from_file_location('scl_setup', osp.join(ROOT, 'setup.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # setup() itself only runs under __main__
-    return module
+    return load_script('setup.py')  # setup() itself only runs under __main__
 
 
 def test_install_requires_are_ranges_that_keep_the_users_torch():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, shrink_selfsup_cfg
+from conftest import ROOT, load_script, shrink_selfsup_cfg
 
 
 def checkpoint_of(cfg_name, tiny_data, tmp_path, name):
@@ -26,12 +26,7 @@ def checkpoint_of(cfg_name, tiny_data, tmp_path, name):
 
 
 def load_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'loc_tool', osp.join(ROOT, 'tools/analysis_tools/saliency_localisation.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/saliency_localisation.py')
 
 
 def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path):

@@ -1,20 +1,14 @@
 """The scene benchmark's report: deltas are SCL - MoCo v2 over the seeds both have, the goal is judged on them."""
-import importlib.util
 import math
-import os.path as osp
 
 import pytest
 
-from conftest import ROOT
+from conftest import load_script
 
 
 @pytest.fixture(scope='module')
 def sb():
-    spec = importlib.util.spec_from_file_location('scene_benchmark',
-                                                  osp.join(ROOT, 'tools/benchmarks/scene_benchmark.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/benchmarks/scene_benchmark.py')
 
 
 def _res(lin, p1, p10, loc):

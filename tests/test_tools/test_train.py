@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT, shrink_selfsup_cfg
+from conftest import ROOT, load_script, shrink_selfsup_cfg
 
 SCL_DEMO = osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')
 MOCO_DEMO = osp.join(ROOT, 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py')
@@ -100,11 +100,7 @@ def test_queue_that_does_not_fit_the_global_batch_stops_before_training(tiny_dat
 
 
 def load_train_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools/train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/train.py')
 
 
 def test_auto_scale_lr_works_on_every_config_or_says_why(tmp_path):

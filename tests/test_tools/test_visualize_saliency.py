@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT, shrink_selfsup_cfg
+from conftest import ROOT, load_script, shrink_selfsup_cfg
 
 
 @pytest.fixture(scope='module')
@@ -24,12 +24,7 @@ def runs(tiny_data, tmp_path_factory):
 
 
 def load_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'visualize_saliency', osp.join(ROOT, 'tools/analysis_tools/visualize_saliency.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/analysis_tools/visualize_saliency.py')
 
 
 def is_png(path):

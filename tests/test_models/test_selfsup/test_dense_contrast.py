@@ -1,12 +1,6 @@
 """saliency_source='dense_contrast': the key neck at every location, scored against the queue."""
-import os.path as osp
-
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-from conftest import ROOT, shrink_selfsup_cfg
 from scl.saliency_store import SaliencyStore
 from test_scl import G, fixed_batch, samples, tiny_model
 
@@ -67,12 +61,3 @@ def test_store_update_comes_from_the_loss_step_without_extra_key_passes(tmp_path
     model.loss(fixed_batch(), samples())
     assert len(calls) == 2 and (np.asarray(model.saliency_store.maps) != 1).any()
 
-
-def test_trains_with_dense_contrast_through_the_runner(tiny_data, tmp_path):
-    cfg = shrink_selfsup_cfg(Config.fromfile(osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')),
-                             tiny_data, str(tmp_path), iters=2)
-    cfg.model.saliency_source = 'dense_contrast'
-    cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=0)]
-    Runner.from_cfg(cfg).train()
-    maps = np.load(tmp_path / 'saliency_store' / 'rank0' / 'maps.npy').astype(np.float32)
-    assert (maps != 1).any() and np.isfinite(maps).all()

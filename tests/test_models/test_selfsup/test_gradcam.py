@@ -1,4 +1,5 @@
-"""saliency_source='gradcam': contrastive Grad-CAM from the gradient of the main backward."""
+"""saliency_source='gradcam': contrastive Grad-CAM from the gradient of the main backward (and every source through
+the Runner)."""
 import copy
 import os.path as osp
 
@@ -105,10 +106,11 @@ def test_gradient_accumulation_writes_each_view_once(tmp_path):
     assert writes == [sorted([0, 1, 2, 3] * 2), sorted([4, 5, 6, 7] * 2)]
 
 
-def test_trains_with_gradcam_through_the_runner(tiny_data, tmp_path):
+@pytest.mark.parametrize('source', ['gradcam', 'dense_contrast'])
+def test_trains_with_each_source_through_the_runner(tiny_data, tmp_path, source):
     cfg = shrink_selfsup_cfg(Config.fromfile(osp.join(ROOT, 'configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py')),
                              tiny_data, str(tmp_path), iters=3)
-    cfg.model.saliency_source = 'gradcam'
+    cfg.model.saliency_source = source
     cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=0)]
     Runner.from_cfg(cfg).train()
     maps = np.load(tmp_path / 'saliency_store' / 'rank0' / 'maps.npy').astype(np.float32)
