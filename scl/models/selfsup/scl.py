@@ -49,13 +49,13 @@ class SCLAlgorithm(SymMoCo):
             Defaults to ``'mean_relu'``.
         saliency_ema (float): Weight of a new observation when a view's map is blended into the store
             (reconstruction). Defaults to 0.5.
-        saliency_source (str): Where a view's map comes from: ``'activation'`` (the momentum encoder's last feature
-            map reduced by ``saliency_reduce``, in the loss step) or ``'gradcam'`` (contrastive Grad-CAM of the loss
-            on the query encoder's last feature map, from the gradient of the main backward, written after it).
-            ``'dense_contrast'``: the key encoder's projection neck applied at every location of its last feature map
-            (its MLP as 1 x 1 convolutions), each location's log-softmax of the view's key (the positive target of
-            the other view's query) against the queue, at the head's temperature; forward only, in the loss step.
-            Defaults to ``'activation'``.
+        saliency_source (str): Where a view's map comes from (reconstruction; docs/method.md):
+            ``'activation'``: the momentum encoder's last feature map reduced by ``saliency_reduce``, in the loss
+            step. ``'gradcam'``: contrastive Grad-CAM of the loss on the query encoder's last feature map, from the
+            gradient of the main backward, written after it. ``'dense_contrast'``: the key encoder's projection neck
+            applied at every location of its last feature map (its MLP as 1 x 1 convolutions), each location's
+            log-softmax of the view's key (the positive target of the other view's query) against the queue, at the
+            head's temperature; forward only, in the loss step. Defaults to ``'activation'``.
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
@@ -66,7 +66,8 @@ class SCLAlgorithm(SymMoCo):
             without it is an error, :meth:`loss` alone (tests, analysis) skips the update.
 
     Raises:
-        ValueError: An unknown ``saliency_reduce`` or ``saliency_ema`` outside (0, 1].
+        ValueError: An unknown ``saliency_reduce`` or ``saliency_source``, ``saliency_ema`` outside (0, 1], or
+            ``dense_negatives < 1``.
     """
 
     def __init__(self,
