@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from scl.evaluation.linear_probe import logistic_top1  # also the scene benchmark's quick probe
+
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
@@ -97,22 +99,6 @@ def extract(model, images, size, batch=500):
                 x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
             out.append(model.backbone((x - mean) / std)[-1].mean(dim=(2, 3)))
     return torch.cat(out)
-
-
-def logistic_top1(xtr, ytr, xte, yte, epochs=300, seed=0):
-    """Top-1 % on (xte, yte) of a logistic regression fitted on standardised (xtr, ytr)."""
-    import torch
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
-    torch.manual_seed(seed)
-    lin = torch.nn.Linear(xtr.shape[1], int(ytr.max()) + 1)
-    opt = torch.optim.Adam(lin.parameters(), lr=0.01, weight_decay=1e-4)
-    for _ in range(epochs):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(lin(xtr), ytr).backward()
-        opt.step()
-    with torch.no_grad():
-        return float((lin(xte).argmax(1) == yte).float().mean() * 100)
 
 
 def train_supervised(model, images, labels, size, iters, batch=32, lr=0.1, seed=0):

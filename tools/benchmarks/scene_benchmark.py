@@ -238,19 +238,11 @@ class CheckpointProbe:
     def quick_linear(self, model, epochs=200):
         """Multinomial logistic regression on standardised frozen features (full batch, Adam); test top-1 %."""
         import torch
+
+        from scl.evaluation.linear_probe import logistic_top1
         xtr, ytr = self.features(model, self.cls['train'][0]), torch.from_numpy(self.cls['train'][1])
         xte, yte = self.features(model, self.cls['test'][0]), torch.from_numpy(self.cls['test'][1])
-        mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-        xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
-        torch.manual_seed(0)
-        lin = torch.nn.Linear(xtr.shape[1], 10)
-        opt = torch.optim.Adam(lin.parameters(), lr=0.01, weight_decay=1e-4)
-        for _ in range(epochs):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(lin(xtr), ytr).backward()
-            opt.step()
-        with torch.no_grad():
-            return float((lin(xte).argmax(1) == yte).float().mean() * 100)
+        return logistic_top1(xtr, ytr, xte, yte, epochs, seed=0, num_classes=10)
 
 
 def checkpoints_of(work_dir):
