@@ -1,0 +1,1 @@
+"""Benchmarks that ship with SCL (the scene benchmark: ``scl.benchmarks.scene``)."""
