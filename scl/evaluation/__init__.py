@@ -1,4 +1,8 @@
 from .knn import KNNAccuracy, weighted_knn_predict
-from .localisation import cell_mask_fraction, centre_prior, localisation_ratio, mean_localisation, scene_masks
+from .localisation import (cell_mask_fraction, centre_prior, held_out_scenes, localisation_ratio, mean_localisation,
+                           scene_masks, source_maps, store_localisation)
 
-__all__ = ['localisation_ratio', 'cell_mask_fraction', 'scene_masks', 'centre_prior', 'mean_localisation', 'KNNAccuracy', 'weighted_knn_predict']
+__all__ = [
+    'localisation_ratio', 'cell_mask_fraction', 'scene_masks', 'centre_prior', 'mean_localisation', 'held_out_scenes',
+    'source_maps', 'store_localisation', 'KNNAccuracy', 'weighted_knn_predict'
+]

@@ -64,3 +64,50 @@ def centre_prior(grid_size, sigma=0.25):
 def mean_localisation(maps, mask_fractions):
     """Mean localisation ratio over images (NaN-skipping: images without objects do not count)."""
     return float(np.nanmean([localisation_ratio(s, m) for s, m in zip(maps, mask_fractions)]))
+
+
+def held_out_scenes(data, split, num):
+    """``(COCO file, names, RGB images)`` of the scenes to score from a scene-builder directory.
+
+    ``split='val'``: the first ``num`` held-out val scenes (the benchmark's test scenes); ``'train-holdout'``: the last
+    ``num`` pretraining scenes, the validation split on which settings are chosen (their masks are never used in
+    pretraining).
+    """
+    import os
+
+    from scl.visualization import load_rgb
+    if split not in ('val', 'train-holdout'):
+        raise ValueError(f"split must be 'val' or 'train-holdout', got {split!r}")
+    sub = 'val' if split == 'val' else 'train'
+    ann = osp.join(data, 'scenes', 'annotations', f'instances_{sub}.json')
+    if not osp.isfile(ann):
+        raise FileNotFoundError(f'{ann} does not exist: build scene data with '
+                                'tools/dataset_converters/build_scene_dataset.py')
+    names = sorted(n for n in os.listdir(osp.join(data, 'scenes', sub)) if n.endswith('.png'))
+    names = names[:num] if split == 'val' else names[-num:]
+    return ann, names, [load_rgb(osp.join(data, 'scenes', sub, n)) for n in names]
+
+
+def source_maps(model, images, size, grid_size, source, batch=32):
+    """``scl.visualization.model_saliency`` of many images, ``batch`` at a time (N x G x G in [0, 1])."""
+    from scl.visualization import model_saliency
+    return np.concatenate([model_saliency(model, images[i:i + batch], size, grid_size, source=source)
+                           for i in range(0, len(images), batch)])
+
+
+def store_localisation(store_state, ann_file, scene_names, all_names):
+    """Mean localisation of an SCL saliency store (``checkpoint['saliency_store']``) on the named training scenes.
+
+    Args:
+        store_state (dict): The store's state dict (``maps``: N x G x G, one row per pretraining scene).
+        ann_file (str): The pretraining scenes' COCO instances file (masks).
+        scene_names (list[str]): The scenes to score.
+        all_names (list[str]): Every pretraining scene in dataset order (row ``i`` of the store is ``all_names[i]``).
+    """
+    maps = store_state['maps']
+    if len(maps) != len(all_names):
+        raise ValueError(f'the store holds {len(maps)} maps but the data has {len(all_names)} pretraining scenes: '
+                         'score a checkpoint with the data it was trained on')
+    masks = scene_masks(ann_file, maps.shape[1])
+    row = {n: i for i, n in enumerate(all_names)}
+    return mean_localisation([maps[row[n]].float().numpy() for n in scene_names], [masks[n] for n in scene_names])

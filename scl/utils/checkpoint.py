@@ -36,3 +36,27 @@ def allow_mmengine_checkpoints():
         return
     from mmengine.logging.history_buffer import HistoryBuffer
     add([HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())
+
+
+def load_model(cfg, checkpoint=None, seed=0):
+    """The model of a config (a path or a Config) in eval mode: from ``checkpoint``, loaded *strictly*, so a
+    checkpoint of another method or width fails with torch's list of the keys that differ; without one,
+    mmengine's ``init_weights`` under ``seed`` (the random-initialisation anchor of the benchmarks)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    init_default_scope('mmpretrain')
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    if checkpoint is None:
+        model.init_weights()
+    else:
+        state = torch.load(checkpoint, map_location='cpu')
+        model.load_state_dict(state.get('state_dict', state), strict=True)
+    return model.eval()

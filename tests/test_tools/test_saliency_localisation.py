@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 
 from conftest import ROOT, load_script, shrink_selfsup_cfg
+from scl.evaluation import held_out_scenes
 
 
 def checkpoint_of(cfg_name, tiny_data, tmp_path, name):
@@ -47,7 +48,7 @@ def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path
 
 
 def test_train_holdout_split_takes_the_last_pretraining_scenes(tiny_data):
-    _, names, images = load_tool().held_out_scenes(tiny_data, 'train-holdout', 5)
+    _, names, images = held_out_scenes(tiny_data, 'train-holdout', 5)
     assert names == sorted(names) and names[-1] == '000023.png' and len(images) == 5
 
 

@@ -19,8 +19,6 @@ import os
 import os.path as osp
 import sys
 
-import numpy as np
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,34 +34,6 @@ def parse_args(argv=None):
     p.add_argument('--grid-rows', type=int, default=6, help='scenes shown in the picture')
     p.add_argument('--out', default='work_dirs/localisation')
     return p.parse_args(argv)
-
-
-def held_out_scenes(data, split, num):
-    """Names, RGB images and G-independent masks source (the COCO file) of the scenes to score."""
-    from scl.visualization import load_rgb
-    ann = osp.join(data, 'scenes', 'annotations', f'instances_{"val" if split == "val" else "train"}.json')
-    folder = osp.join(data, 'scenes', 'val' if split == 'val' else 'train')
-    if not osp.isfile(ann):
-        raise FileNotFoundError(f'{ann} does not exist: build scene data with '
-                                'tools/dataset_converters/build_scene_dataset.py')
-    names = sorted(n for n in os.listdir(folder) if n.endswith('.png'))
-    names = names[:num] if split == 'val' else names[-num:]  # train-holdout: the last pretraining scenes
-    return ann, names, [load_rgb(osp.join(folder, n)) for n in names]
-
-
-def load_model(cfg_path, ckpt):
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    if not osp.isfile(ckpt):
-        raise FileNotFoundError(f'checkpoint {ckpt} does not exist')
-    cfg = Config.fromfile(cfg_path)
-    init_default_scope('mmpretrain')
-    model = MODELS.build(cfg.model)
-    state = torch.load(ckpt, map_location='cpu')
-    model.load_state_dict(state['state_dict'] if 'state_dict' in state else state)  # strict: the method's model
-    return cfg, model.eval()
 
 
 def render(path, images, columns, names):
@@ -92,8 +62,10 @@ def main(argv=None):
     import scl  # noqa: F401
     from tqdm import tqdm
 
-    from scl.evaluation import centre_prior, mean_localisation, scene_masks
-    from scl.visualization import model_saliency
+    from mmengine.config import Config
+
+    from scl.evaluation import centre_prior, held_out_scenes, mean_localisation, scene_masks, source_maps
+    from scl.utils.checkpoint import load_model
     ann, names, images = held_out_scenes(args.data, args.split, args.num_scenes)
     masks = scene_masks(ann, args.grid)
     fractions = [masks[n] for n in names]
@@ -102,12 +74,12 @@ def main(argv=None):
                    centre_prior=mean_localisation([prior] * len(names), fractions), runs={})
     columns = []
     for name, cfg_path, ckpt in tqdm(args.run, desc='runs'):
-        cfg, model = load_model(cfg_path, ckpt)
+        cfg = Config.fromfile(cfg_path)
+        model = load_model(cfg, ckpt)
         size = args.size or cfg.get('view_size', 224)
         results['runs'][name] = dict(config=cfg_path, checkpoint=ckpt)
         for source in args.sources:
-            maps = np.concatenate([model_saliency(model, images[i:i + 32], size, args.grid, source=source)
-                                   for i in range(0, len(images), 32)])
+            maps = source_maps(model, images, size, args.grid, source)
             results['runs'][name][source] = mean_localisation(maps, fractions)
             columns.append((f'{name}: {source}\n{results["runs"][name][source]:.2f}', maps[:args.grid_rows]))
     columns.append((f'centre prior\n{results["centre_prior"]:.2f}', [prior] * args.grid_rows))

@@ -2,20 +2,20 @@
 
     python tools/benchmarks/scene_tuning.py --bench work_dirs/scene_benchmark \\
         --candidate gamma2 train_dataloader.dataset.pipeline.1.gamma=2.0 \\
-        --candidate l2 model.saliency_reduce=l2
+        --candidate dense model.saliency_source=dense_contrast
 
 Every candidate pretrains SCL with the scene benchmark's preset, seed 0 and data (``<bench>/data``), plus its config
-overrides (only DESIGN.md's knobs should appear there); the default SCL and MoCo v2 runs of seed 0 are taken from
-``<bench>/runs`` when the benchmark has made them, trained here otherwise. Each final checkpoint is scored on
+overrides (only DESIGN.md's knobs should appear there); MoCo v2 and the default SCL of seed 0 are taken from
+``<bench>/runs`` when the benchmark has made them, trained here otherwise. Each final checkpoint is scored by
+``scl.benchmarks.scene.evaluation.Evaluator(split='train-holdout')``:
 
-* ``val_quick_linear_top1``: the quick linear probe fitted on the classification *train* list minus its last 500
-  images and scored on those 500 (the test list is never read);
-* ``val_localisation``: the saliency localisation of the momentum encoder's map (SCL's reduction) on the last 100
-  pretraining scenes, against their masks (masks are never used in pretraining);
-* ``val_store_localisation``: for SCL runs, the localisation of the saliency store itself on those 100 scenes.
+* the frozen linear probe fitted on the labelled *training* objects minus their last sixth and tested on that sixth
+  (the test list is never read), all labels and 1 %;
+* saliency localisation of every source on the last pretraining scenes (their masks are never used in pretraining),
+  and of the run's own store on them.
 
-Writes ``<bench>/tuning/tuning.json`` and ``tuning.md``; pick the candidate with the best validation probe, then run it
-through every protocol with ``scene_benchmark.py --extra-method NAME OVERRIDES...``.
+Writes ``<bench>/tuning/tuning.json`` and ``tuning.md``; run the chosen candidate through the benchmark by adding it
+to ``scl.benchmarks.scene.arms.ARMS``.
 """
 import argparse
 import json
@@ -24,34 +24,19 @@ import os.path as osp
 import sys
 import time
 
-import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import scene_benchmark as sb  # noqa: E402
+from scl.benchmarks.scene import arms as A
+from scl.benchmarks.scene import runs
+from scl.benchmarks.scene.evaluation import SOURCES, Evaluator, run_model_config
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--bench', required=True, help="the scene benchmark's --out directory (data, runs)")
-    p.add_argument('--preset', choices=sorted(sb.PRESETS), default='cpu')
+    p.add_argument('--preset', choices=sorted(A.PRESETS), default='cpu')
     p.add_argument('--candidate', nargs='+', action='append', default=[], metavar=('NAME', 'OVERRIDE'),
                    help='a name and the config overrides of one SCL candidate (repeat for more)')
     p.add_argument('--threads', type=int, default=2)
     return p.parse_args(argv)
-
-
-def store_localisation(ckpt, data, names):
-    """Localisation of the SCL store's maps of the named training scenes (None for a checkpoint without a store)."""
-    import torch
-
-    from scl.evaluation import localisation_ratio, scene_masks
-    store = torch.load(ckpt, map_location='cpu').get('saliency_store')
-    if store is None:
-        return None
-    grid = store['maps'].shape[1]
-    masks = scene_masks(osp.join(data, 'scenes/annotations/instances_train.json'), grid)
-    index = {n: i for i, n in enumerate(sorted(os.listdir(osp.join(data, 'scenes/train'))))}
-    return float(np.nanmean([localisation_ratio(store['maps'][index[n]].float().numpy(), masks[n]) for n in names]))
 
 
 def main(argv=None):
@@ -59,46 +44,40 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from tqdm import tqdm
-
-    import scl  # noqa: F401
-    preset = sb.PRESETS[args.preset]
+    preset = A.PRESETS[args.preset]
     bench = osp.abspath(args.bench)
     data = osp.join(bench, 'data')
     if not osp.isfile(osp.join(data, 'meta.json')):
         raise SystemExit(f'{data} has no scene data: run tools/benchmarks/scene_benchmark.py --out {args.bench} first')
     out = osp.join(bench, 'tuning')
     os.makedirs(out, exist_ok=True)
-    n = preset['pretrain_iters']
-    runs = [('mocov2', 'mocov2', []), ('scl (default)', 'scl', [])]
-    runs += [(c[0], 'scl', c[1:]) for c in args.candidate]
-    probe = sb.CheckpointProbe(data, sb.CFG['scl']).use_validation_split(data)
+    candidates = [('mocov2', A.ARMS['mocov2'], bench), ('scl', A.ARMS['scl'], bench)]
+    for name, *overrides in args.candidate:
+        if name in A.ARMS:
+            raise SystemExit(f'--candidate {name}: the name is taken by an arm of the benchmark')
+        candidates.append((name, A.Arm('scl', list(overrides), f'SCL {name}'), out))
+    ev = Evaluator(data, preset, split='train-holdout')
     results = []
-    for name, cfg_key, overrides in tqdm(runs, desc='tuning', unit='run'):
-        if not overrides and osp.isfile(osp.join(bench, 'runs', 'seed0', cfg_key, 'pretrain', f'iter_{n}.pth')):
-            pre_dir = osp.join(bench, 'runs', 'seed0', cfg_key, 'pretrain')  # made by the benchmark itself
-        else:
-            pre_dir = osp.join(out, name.split()[0], 'pretrain')
-        ckpt = osp.join(pre_dir, f'iter_{n}.pth')
+    for name, arm, where in tqdm(candidates, desc='tuning', unit='run'):
         t0 = time.time()
-        if not osp.isfile(ckpt):
-            os.makedirs(pre_dir, exist_ok=True)
-            opts = sb.pretrain_options(sb.CFG[cfg_key], data, preset, 0, list(overrides))
-            sb.run_train(sb.CFG[cfg_key], pre_dir, opts, osp.join(osp.dirname(pre_dir), 'pretrain.log'))
-        model = probe.model(ckpt)
-        results.append(dict(
-            name=name, config=sb.CFG[cfg_key], overrides=list(overrides), checkpoint=osp.relpath(ckpt, bench),
-            val_quick_linear_top1=probe.quick_linear(model),
-            val_localisation=probe.localisation(probe.saliency(model)),
-            val_store_localisation=store_localisation(ckpt, data, probe.val_names),
-            wall_time_s=round(time.time() - t0, 1)))
+        ckpt = runs.pretrain(where, 0, name, data, preset, arm=arm)
+        wd = osp.join(runs.run_dir(where, 0, name), 'pretrain')
+        res = ev.evaluate_checkpoint(run_model_config(A.config_path(arm), wd), ckpt, seed=0)
+        results.append(dict(name=name, overrides=arm.overrides, checkpoint=osp.relpath(ckpt, bench),
+                            wall_time_s=round(time.time() - t0, 1), **res))
     with open(osp.join(out, 'tuning.json'), 'w') as f:
-        json.dump(dict(preset=args.preset, seed=0, command=' '.join(sys.argv), runs=results), f, indent=1)
-    lines = ['| run | overrides | val quick probe top-1 % | val localisation (model) | val localisation (store) |',
-             '| --- | --- | --- | --- | --- |']
+        json.dump(dict(preset=args.preset, seed=0, split='train-holdout', centre_prior=ev.centre_prior,
+                       command=' '.join(['python', 'tools/benchmarks/scene_tuning.py'] + list(argv or sys.argv[1:])),
+                       runs=results), f, indent=1)
+    lines = [f'Validation splits of the training data (centre prior {ev.centre_prior:.3f}, uniform 1.0)', '',
+             '| run | overrides | val linear top-1 % | val 1 % labels | ' + ' | '.join(SOURCES) + ' | store |',
+             '| --- | --- | --- | --- | ' + ' | '.join('---' for _ in SOURCES) + ' | --- |']
     for r in results:
-        store = '-' if r['val_store_localisation'] is None else f'{r["val_store_localisation"]:.3f}'
+        store = r.get('localisation_store')
         lines.append(f'| {r["name"]} | {" ".join(f"`{o}`" for o in r["overrides"]) or "-"} | '
-                     f'{r["val_quick_linear_top1"]:.1f} | {r["val_localisation"]:.3f} | {store} |')
+                     f'{r["linear_top1"]:.1f} | {r["top1_1pct"]:.1f} | '
+                     + ' | '.join(f'{r[f"localisation_{s}"]:.3f}' for s in SOURCES)
+                     + f' | {"-" if store is None else f"{store:.3f}"} |')
     with open(osp.join(out, 'tuning.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

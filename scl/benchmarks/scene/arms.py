@@ -40,19 +40,20 @@ ARMS = {
 DEFAULT_ARMS = ['mocov2', 'scl', 'scl_crops_only', 'scl_weights_only', 'shared_point_control', 'scl_activation']
 
 PRESETS = {
-    # scene data; pretraining iterations and checkpoints; the frozen probe; localisation scenes; supervised anchor
+    # scene data; pretraining iterations and checkpoints; the frozen probe; localisation scenes; the supervised anchor
+    # (trained with the pretraining budget: as many SGD steps of the same batch)
     'smoke': dict(num_train=48, num_val=8, num_cls_train=200, num_cls_test=100, pretrain_iters=12, checkpoints=2,
-                  batch=8, probe_size=32, probe_epochs=50, low_shot=(10.0, ), low_shot_draws=1, supervised_iters=10,
+                  batch=8, probe_size=32, probe_epochs=50, low_shot=(1.0, 10.0), low_shot_draws=1, supervised_iters=12,
                   localisation_scenes=8),
     # Chosen in docs/benchmarks/scene/data_v2/probes.md: 1000 scenes of 128 px (textures), 60000 / 10000 labelled
     # objects, 2000 iterations of batch 32 (~10-11 min per arm on 2 cores); MoCo v2 is valid from 2000 iterations.
     'cpu': dict(num_train=1000, num_val=100, num_cls_train=60000, num_cls_test=10000, pretrain_iters=2000,
                 checkpoints=4, batch=32, probe_size=32, probe_epochs=300, low_shot=(1.0, 10.0), low_shot_draws=3,
-                supervised_iters=600, localisation_scenes=100),
+                supervised_iters=2000, localisation_scenes=100),
     # For a GPU machine: 20000 scenes, 20000 iterations of batch 128 (not yet run: no GPU was lent).
     'gpu': dict(num_train=20000, num_val=500, num_cls_train=60000, num_cls_test=10000, pretrain_iters=20000,
                 checkpoints=10, batch=128, probe_size=32, probe_epochs=300, low_shot=(1.0, 10.0), low_shot_draws=3,
-                supervised_iters=5000, localisation_scenes=500),
+                supervised_iters=20000, localisation_scenes=500),
 }
 
 
@@ -67,4 +68,6 @@ def repo_root():
 
 
 def config_path(arm):
-    return osp.join(repo_root(), CONFIGS[ARMS[arm].config])
+    """The pretraining config of an arm (its name or an :class:`Arm`)."""
+    arm = ARMS[arm] if isinstance(arm, str) else arm
+    return osp.join(repo_root(), CONFIGS[arm.config])

@@ -35,3 +35,308 @@ def validity(mocov2, random_init, margins=VALIDITY):
         out[k] = dict(gap=gap, margin=margin, met=bool(gap >= margin))
     out['valid'] = all(v['met'] for v in out.values())
     return out
+
+
+METRICS = dict(linear_top1='linear top-1 %', top1_1pct='1 % labels top-1 %', top1_10pct='10 % labels top-1 %')
+ANCHORS = ('random_init', 'supervised')
+ANCHOR_LABELS = dict(random_init='random initialisation (anchor)', supervised='supervised (anchor)')
+
+
+def _values(per_seed, arm, key):
+    return [per_seed[s][arm][key] for s in sorted(per_seed, key=int)
+            if key in per_seed[s].get(arm, {}) and per_seed[s][arm][key] is not None]
+
+
+def mean_std(vals):
+    if not vals:
+        return dict(mean=float('nan'), std=float('nan'), n=0)
+    return dict(mean=float(np.mean(vals)), std=float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, n=len(vals))
+
+
+def paired(per_seed, arm, key, baseline='mocov2'):
+    """``paired_interval`` of ``arm - baseline`` over the seeds that have both figures (None without any)."""
+    seeds = [s for s in sorted(per_seed, key=int)
+             if key in per_seed[s].get(arm, {}) and key in per_seed[s].get(baseline, {})]
+    if not seeds:
+        return None
+    res = paired_interval([per_seed[s][arm][key] for s in seeds], [per_seed[s][baseline][key] for s in seeds])
+    res['seeds'] = [int(s) for s in seeds]
+    return res
+
+
+def excludes_zero(iv):
+    return iv is not None and (iv['low'] > 0 or iv['high'] < 0)
+
+
+def summarise(records, arms, background='textures', source_goal=1.5):
+    """results.json's ``summary`` from ``records[background][seed][arm]`` (arms and the two anchors)."""
+    per_seed = records.get(background, {})
+    m = {k: mean_std(_values(per_seed, 'mocov2', k)) for k in METRICS}
+    r = {k: mean_std(_values(per_seed, 'random_init', k)) for k in METRICS}
+    sup = {k: mean_std(_values(per_seed, 'supervised', k)) for k in METRICS}
+    both = [s for s in per_seed if 'linear_top1' in per_seed[s].get('mocov2', {})
+            and 'linear_top1' in per_seed[s].get('random_init', {})]
+    valid = validity({k: _values({s: per_seed[s] for s in both}, 'mocov2', k) for k in VALIDITY},
+                     {k: _values({s: per_seed[s] for s in both}, 'random_init', k) for k in VALIDITY}) if both else None
+    deltas = {a: {k: paired(per_seed, a, k) for k in list(METRICS) + ['localisation']} for a in arms if a != 'mocov2'}
+    scl = deltas.get('scl', {})
+
+    def mean_of(iv):
+        return None if iv is None else iv['mean']
+
+    def pair(iv):
+        return None if iv is None else [iv['low'], iv['high']]
+
+    loc = {a: mean_std(_values(per_seed, a, 'localisation')) for a in arms}
+    centre = [per_seed[s]['centre_prior'] for s in per_seed if 'centre_prior' in per_seed[s]]
+    centre = float(np.mean(centre)) if centre else float('nan')
+    store = mean_std(_values(per_seed, 'scl', 'localisation_store'))
+    summary = dict(
+        background_mode=background,
+        seeds=len([s for s in per_seed if 'linear_top1' in per_seed[s].get('scl', {})
+                   and 'linear_top1' in per_seed[s].get('mocov2', {})]),
+        random_init_linear_top1=r['linear_top1']['mean'], random_init_1pct_top1=r['top1_1pct']['mean'],
+        supervised_linear_top1=sup['linear_top1']['mean'], supervised_1pct_top1=sup['top1_1pct']['mean'],
+        mocov2_linear_top1=m['linear_top1']['mean'], mocov2_1pct_top1=m['top1_1pct']['mean'],
+        delta_linear_top1=mean_of(scl.get('linear_top1')), delta_1pct_top1=mean_of(scl.get('top1_1pct')),
+        delta_10pct_top1=mean_of(scl.get('top1_10pct')), delta_det_map=None,
+        ci95_linear=pair(scl.get('linear_top1')), ci95_1pct=pair(scl.get('top1_1pct')),
+        localisation_scl=loc.get('scl', {}).get('mean'), localisation_mocov2=loc.get('mocov2', {}).get('mean'),
+        localisation_scl_store=store['mean'], localisation_centre_prior=centre,
+        benchmark_valid=bool(valid and valid['valid']), validity=valid,
+        paired_deltas={a: {k: v for k, v in d.items()} for a, d in deltas.items()},
+    )
+    lin, one = scl.get('linear_top1'), scl.get('top1_1pct')
+    summary['goal'] = dict(
+        delta_linear_top1=dict(target=GOAL['linear_top1'], measured=summary['delta_linear_top1'], ci95=pair(lin),
+                               met=bool(lin and lin['mean'] >= GOAL['linear_top1'] and lin['low'] > 0)),
+        delta_1pct_top1=dict(target=GOAL['top1_1pct'], measured=summary['delta_1pct_top1'], ci95=pair(one),
+                             met=bool(one and one['mean'] >= GOAL['top1_1pct'] and one['low'] > 0)),
+        localisation_scl=dict(target=source_goal, measured=summary['localisation_scl'],
+                              met=bool(summary['localisation_scl'] is not None
+                                       and summary['localisation_scl'] >= source_goal
+                                       and summary['localisation_scl'] > centre)),
+    )
+    return summary
+
+
+def _fmt(ms, digits=1):
+    if not ms or not ms['n']:
+        return '-'
+    return f'{ms["mean"]:.{digits}f} +- {ms["std"]:.{digits}f}' if ms['n'] > 1 else f'{ms["mean"]:.{digits}f}'
+
+
+def _iv(iv, digits=2):
+    if iv is None:
+        return '-'
+    if iv['n'] < 2:
+        return f'{iv["mean"]:+.{digits}f} (1 seed: no interval)'
+    mark = ' **excludes 0**' if excludes_zero(iv) else ''
+    return f'{iv["mean"]:+.{digits}f} [{iv["low"]:+.{digits}f}, {iv["high"]:+.{digits}f}]{mark}'
+
+
+def write_markdown(path, records, summary, arms, labels, meta, stress=None, notes=None):
+    """results.md: validity first (anchors), then the arms, the paired differences, localisation and the goal."""
+    per_seed = records.get(summary['background_mode'], {})
+    seeds = sorted(per_seed, key=int)
+    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in seeds)]
+    name = {**labels, **ANCHOR_LABELS}
+    v = summary['validity']
+    lines = [f'# Scene benchmark v2: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
+             f'`{summary["background_mode"]}`)', '',
+             *([] if meta.get('complete') else ['**Partial results**: not every stage has run yet; n gives the '
+                                                'seeds behind each figure.', '']),
+             f'Command: `{meta["command"]}`  ', f'Machine: {meta["machine"]}. Wall time of the recorded stages: '
+             f'{meta["wall_time_s"] / 60:.0f} min.', '',
+             '## Can the benchmark measure?', '',
+             'MoCo v2 has to beat a randomly initialised network of the same architecture by at least '
+             f'{VALIDITY["linear_top1"]:g} points of linear top-1 and {VALIDITY["top1_1pct"]:g} at 1 % labels '
+             '(means over seeds, paired on the same data and probe), else no method difference is read.', '']
+    if v:
+        lines += ['| check | MoCo v2 - random init | needed | met |', '| --- | --- | --- | --- |']
+        for k in VALIDITY:
+            lines.append(f'| {METRICS[k]} | {v[k]["gap"]:+.1f} | >= {v[k]["margin"]:g} | '
+                         f'{"yes" if v[k]["met"] else "**no**"} |')
+        lines += ['', f'**The benchmark is {"valid" if v["valid"] else "NOT valid"}** on this preset.', '']
+    else:
+        lines += ['Not yet measured (MoCo v2 and random initialisation of one seed are needed).', '']
+    lines += ['## Every arm (mean +- std over seeds)', '',
+              'Frozen linear probe on the pooled last feature map (logistic regression; all 60000 labelled objects, '
+              'and class-balanced 1 % / 10 % of them, mean of the draws), test on 10000. Localisation: share of the '
+              "saliency mass on the objects over their area share (uniform = 1.0) on the held-out scenes, with the "
+              "arm's own source (MoCo v2 and the control: the SCL default, Grad-CAM); store: SCL's saliency store on "
+              'the pretraining scenes.', '',
+              '| arm | crops | loss weights | ' + ' | '.join(METRICS.values())
+              + ' | localisation (own source) | localisation (store) | n |',
+              '| --- | --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- | --- |']
+    from .arms import ARMS
+    for a in rows:
+        arm = ARMS.get(a)
+        cells = [_fmt(mean_std(_values(per_seed, a, k))) for k in METRICS]
+        n = len(_values(per_seed, a, 'linear_top1'))
+        lines.append(f'| {name[a]} | {arm.crops if arm else "-"} | {arm.weights if arm else "-"} | '
+                     + ' | '.join(cells) + f' | {_fmt(mean_std(_values(per_seed, a, "localisation")), 3)} | '
+                     f'{_fmt(mean_std(_values(per_seed, a, "localisation_store")), 3)} | {n} |')
+    lines += ['', '## Each arm minus MoCo v2, paired by seed', '',
+              'Mean of the per-seed differences and its 95 % t-interval. A difference counts only when its interval '
+              'excludes 0.', '', '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation |',
+              '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- |']
+    for a, d in summary['paired_deltas'].items():
+        lines.append(f'| {name[a]} | ' + ' | '.join(_iv(d.get(k)) for k in METRICS)
+                     + f' | {_iv(d.get("localisation"), 3)} |')
+    lines += ['', '## Localisation of every source (held-out scenes, mean over seeds)', '',
+              f'Uniform = 1.00; a centred Gaussian prior scores **{summary["localisation_centre_prior"]:.3f}**.', '',
+              '| model | ' + ' | '.join(SOURCES_MD) + ' |', '| --- | ' + ' | '.join('---' for _ in SOURCES_MD) + ' |']
+    for a in rows:
+        if a == 'supervised':
+            continue
+        lines.append(f'| {name[a]} | ' + ' | '.join(
+            _fmt(mean_std(_values(per_seed, a, f'localisation_{s}')), 3) for s in SOURCES_MD) + ' |')
+    if stress:
+        sp = records.get(stress, {})
+        lines += ['', f'## Stress variant: `{stress}` backgrounds', '',
+                  'The v1 backgrounds (random crops of ~20 real photos with their own objects), same recipe.', '',
+                  '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation (own source) | n |',
+                  '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
+        for a in ('random_init', 'mocov2', 'scl'):
+            if any(a in sp[s] for s in sp):
+                lines.append(f'| {name[a]} | ' + ' | '.join(_fmt(mean_std(_values(sp, a, k))) for k in METRICS)
+                             + f' | {_fmt(mean_std(_values(sp, a, "localisation")), 3)} | '
+                             f'{len(_values(sp, a, "linear_top1"))} |')
+    g = summary['goal']
+    loc_scl = '-' if summary['localisation_scl'] is None else f'{summary["localisation_scl"]:.3f}'
+    lines += ['', '## Against the goal', '', '| goal | target | measured | met |', '| --- | --- | --- | --- |',
+              f'| SCL - MoCo v2, linear top-1 (interval excludes 0) | >= +{g["delta_linear_top1"]["target"]:g} | '
+              f'{_iv(summary["paired_deltas"].get("scl", {}).get("linear_top1"))} | '
+              f'{"yes" if g["delta_linear_top1"]["met"] else "**no**"} |',
+              f'| SCL - MoCo v2, 1 % labels (interval excludes 0) | >= +{g["delta_1pct_top1"]["target"]:g} | '
+              f'{_iv(summary["paired_deltas"].get("scl", {}).get("top1_1pct"))} | '
+              f'{"yes" if g["delta_1pct_top1"]["met"] else "**no**"} |',
+              f'| SCL saliency localisation (own source), above the centre prior | >= {g["localisation_scl"]["target"]:g}'
+              f' and > {summary["localisation_centre_prior"]:.3f} | '
+              f'{loc_scl} | '
+              f'{"yes" if g["localisation_scl"]["met"] else "**no**"} |']
+    lines += ['', '## Per seed', '', '| seed | arm | ' + ' | '.join(METRICS.values()) + ' | localisation | store |',
+              '| --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
+    for s in seeds:
+        for a in rows:
+            r = per_seed[s].get(a)
+            if r:
+                vals = [r.get(k) for k in METRICS] + [r.get('localisation'), r.get('localisation_store')]
+                lines.append(f'| {s} | {name[a]} | ' + ' | '.join(
+                    '-' if x is None else f'{x:.2f}' for x in vals) + ' |')
+    lines += ['', '![results](results.png)', '', '![paired differences](deltas.png)', '', '![curves](curves.png)', '',
+              '![saliency](saliency_grid.png)', '']
+    if notes:
+        lines += ['## Discussion', '', notes.strip(), '']
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+
+
+SOURCES_MD = ('activation', 'gradcam', 'dense_contrast')
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_results(path, records, arms, labels, background='textures'):
+    """Per-seed points and means of every arm and anchor, one panel per metric."""
+    plt = _plt()
+    per_seed = records.get(background, {})
+    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in per_seed)]
+    name = {**labels, **ANCHOR_LABELS}
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.45 * len(rows) + 1.6), sharey=True)
+    for ax, (k, title) in zip(np.atleast_1d(axes), METRICS.items()):
+        for i, a in enumerate(rows):
+            vals = _values(per_seed, a, k)
+            if vals:
+                ax.scatter(vals, [i] * len(vals), s=14, color='tab:grey' if a in ANCHORS else 'tab:blue', alpha=0.7)
+                ax.plot([np.mean(vals)] * 2, [i - 0.3, i + 0.3], color='k', lw=2)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis='x', alpha=0.3)
+    ax0 = np.atleast_1d(axes)[0]
+    ax0.set_yticks(range(len(rows)))
+    ax0.set_yticklabels([name[a] for a in rows], fontsize=7)
+    ax0.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_deltas(path, summary, labels):
+    """Every arm minus MoCo v2: paired mean and 95 % t-interval per metric (the goal's thresholds dashed)."""
+    plt = _plt()
+    arms = list(summary['paired_deltas'])
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.45 * len(arms) + 1.6), sharey=True)
+    for ax, (k, title) in zip(np.atleast_1d(axes), METRICS.items()):
+        for i, a in enumerate(arms):
+            iv = summary['paired_deltas'][a].get(k)
+            if iv is None:
+                continue
+            ax.scatter(iv['diffs'], [i] * len(iv['diffs']), s=10, color='tab:grey', alpha=0.6)
+            if np.isfinite(iv['low']):
+                ax.plot([iv['low'], iv['high']], [i, i], color='tab:red' if excludes_zero(iv) else 'k', lw=1.5)
+            ax.scatter([iv['mean']], [i], color='k', marker='D', s=20)
+        ax.axvline(0, color='grey', lw=1)
+        goal = dict(linear_top1=GOAL['linear_top1'], top1_1pct=GOAL['top1_1pct']).get(k)
+        if goal:
+            ax.axvline(goal, color='tab:green', ls='--', lw=1)
+        ax.set_title(f'{title}: arm - MoCo v2', fontsize=9)
+    ax0 = np.atleast_1d(axes)[0]
+    ax0.set_yticks(range(len(arms)))
+    ax0.set_yticklabels([labels[a] for a in arms], fontsize=7)
+    ax0.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_curves(path, curves, arms, labels):
+    """Training loss and the kNN monitor along pretraining (mean over seeds): ``curves[seed][arm][key]`` lists
+    ``[iter, value]`` pairs."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for a in arms:
+        for ax, key in zip(axes, ('loss', 'knn/top1')):
+            pts = {}
+            for seed in curves:
+                for it, val in curves[seed].get(a, {}).get(key, []):
+                    pts.setdefault(it, []).append(val)
+            if pts:
+                its = sorted(pts)
+                ax.plot(its, [np.mean(pts[i]) for i in its], marker='o' if key != 'loss' else None, ms=3,
+                        label=labels[a])
+    axes[0].set_title('InfoNCE loss (logged)')
+    axes[1].set_title('kNN top-1 % of the momentum encoder (1000 bank / 500 queries)')
+    for ax in axes:
+        ax.set_xlabel('pretraining iteration')
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_saliency_grid(path, images, columns, n=6):
+    """Scene | one map per column (title, maps), e.g. each arm's own source and the centre prior."""
+    plt = _plt()
+    n = min(n, len(images))
+    fig, axes = plt.subplots(n, 1 + len(columns), figsize=(1.9 * (1 + len(columns)), 1.9 * n), squeeze=False)
+    for i in range(n):
+        axes[i][0].imshow(images[i])
+        h, w = images[i].shape[:2]
+        for j, (title, maps) in enumerate(columns, start=1):
+            axes[i][j].imshow(images[i])
+            axes[i][j].imshow(maps[i], cmap='jet', alpha=0.5, extent=(0, w, h, 0), vmin=0, vmax=1)
+            if i == 0:
+                axes[i][j].set_title(title, fontsize=6)
+    axes[0][0].set_title('scene', fontsize=6)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)

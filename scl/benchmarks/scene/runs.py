@@ -6,29 +6,33 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
+
 from .arms import ARMS, config_path, repo_root
 
 
-def run_dir(out, seed, arm):
-    return osp.join(out, 'runs', f'seed{seed}', arm)
+def run_dir(out, seed, arm, background='textures'):
+    """``<out>/runs/seed<S>/<arm>`` (``runs_<background>`` for a stress variant's data)."""
+    return osp.join(out, 'runs' if background == 'textures' else f'runs_{background}', f'seed{seed}', arm)
 
 
-def final_checkpoint(out, seed, arm, preset):
-    return osp.join(run_dir(out, seed, arm), 'pretrain', f'iter_{preset["pretrain_iters"]}.pth')
+def final_checkpoint(out, seed, arm, preset, background='textures'):
+    return osp.join(run_dir(out, seed, arm, background), 'pretrain', f'iter_{preset["pretrain_iters"]}.pth')
 
 
-def knn_options(config, data):
-    """Point the config's KNNMonitorHook (if any) at the benchmark's labelled objects."""
+def knn_options(config, data, interval):
+    """Point the config's KNNMonitorHook (if any) at the benchmark's labelled objects, every ``interval`` iters."""
     from mmengine.config import Config
     hooks = Config.fromfile(config).get('custom_hooks', [])
-    i = next((i for i, h in enumerate(hooks) if h['type'] == 'KNNMonitorHook'), None)
-    return [] if i is None else [f'custom_hooks.{i}.bank.data_root={data}/cls/',
-                                 f'custom_hooks.{i}.query.data_root={data}/cls/']
+    return [opt for i, h in enumerate(hooks) if h['type'] == 'KNNMonitorHook'
+            for opt in (f'custom_hooks.{i}.bank.data_root={data}/cls/', f'custom_hooks.{i}.query.data_root={data}/cls/',
+                        f'custom_hooks.{i}.interval={interval}')]
 
 
 def pretrain_options(arm, data, preset, seed):
-    """The ``--cfg-options`` of one arm's pretraining: the benchmark's data, length, checkpoints and seed, then the
-    arm's own overrides."""
+    """The ``--cfg-options`` of one arm's pretraining (its name or an :class:`Arm`): the benchmark's data, length,
+    checkpoints and seed, then the arm's own overrides."""
+    arm = ARMS[arm] if isinstance(arm, str) else arm
     n = preset['pretrain_iters']
     every = max(1, n // preset['checkpoints'])
     cfg = config_path(arm)
@@ -37,12 +41,7 @@ def pretrain_options(arm, data, preset, seed):
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
         f'randomness.seed={seed}', f'default_hooks.logger.interval={min(50, n)}'
-    ] + [f'custom_hooks.{i}.interval={every}' for i in _knn_index(cfg)] + knn_options(cfg, data) + ARMS[arm].overrides
-
-
-def _knn_index(config):
-    from mmengine.config import Config
-    return [i for i, h in enumerate(Config.fromfile(config).get('custom_hooks', [])) if h['type'] == 'KNNMonitorHook']
+    ] + knn_options(cfg, data, every) + arm.overrides
 
 
 def train(config, work_dir, options, log, resume=False):
@@ -61,19 +60,27 @@ def train(config, work_dir, options, log, resume=False):
         raise RuntimeError(f'pretraining failed (exit {proc.returncode}; log: {log}):\n{tail}')
 
 
-def pretrain(out, seed, arm, data, preset):
-    """Pretrain one arm for one seed unless its final checkpoint exists; resume an interrupted run. Returns the final
-    checkpoint."""
-    final = final_checkpoint(out, seed, arm, preset)
+def pretrain(out, seed, name, data, preset, background='textures', arm=None):
+    """Pretrain the arm ``name`` (or ``arm``, an :class:`Arm` run under that name) for one seed unless its final
+    checkpoint exists; resume an interrupted run. Returns the final checkpoint."""
+    arm = arm or ARMS[name]
+    final = final_checkpoint(out, seed, name, preset, background)
     if osp.isfile(final):
         return final
-    wd = osp.join(run_dir(out, seed, arm), 'pretrain')
+    rd = run_dir(out, seed, name, background)
+    wd = osp.join(rd, 'pretrain')
     resume = osp.isfile(osp.join(wd, 'last_checkpoint'))
-    train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(run_dir(out, seed, arm),
-                                                                                      'pretrain.log'), resume)
+    train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume)
     if not osp.isfile(final):
-        raise RuntimeError(f'pretraining of {arm} (seed {seed}) ended without {final}')
+        raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without {final}')
     return final
+
+
+def compute_seconds(work_dir):
+    """Pretraining compute time of a work dir: the mean logged iteration time times the last logged iteration (robust
+    to interruptions, unlike wall-clock differences); None without logs."""
+    curve = logged_curve(work_dir, ('time', ))['time']
+    return None if not curve else float(np.mean([t for _, t in curve]) * curve[-1][0])
 
 
 def logged_curve(work_dir, keys=('loss', 'knn/top1')):

@@ -1,0 +1,125 @@
+"""Evaluation of the scene benchmark's runs: the frozen linear probe on the labelled objects (all labels, 1 % and
+10 %), the anchors it is read against (random initialisation, supervised), and saliency localisation on held-out
+scenes (each source of the model, the run's own store, uniform = 1.0, a centre prior)."""
+import os
+import os.path as osp
+
+SOURCES = ('activation', 'gradcam', 'dense_contrast')
+
+
+def run_model_config(arm_config, work_dir):
+    """The config a run trained with, as mmengine dumped it into its work dir (every override included); the arm's
+    config when the work dir has none."""
+    dumped = [f for f in os.listdir(work_dir) if f.endswith('.py')] if osp.isdir(work_dir) else []
+    return osp.join(work_dir, dumped[0]) if len(dumped) == 1 else arm_config
+
+
+class Evaluator:
+    """Loads the labelled objects and the held-out scenes once and scores models on them.
+
+    Args:
+        data (str): A build_scene_dataset directory.
+        preset (dict): The benchmark preset (probe size, epochs, low-shot fractions, localisation scenes).
+        grid (int): Side of the saliency grid the localisation is scored on.
+        split (str): ``'val'``: the benchmark's test data (probe tested on cls/test, localisation on the held-out val
+            scenes, the store on every pretraining scene). ``'train-holdout'``: validation data carved out of the
+            training data, for choosing settings: the probe is fitted on cls/train minus its last sixth and tested
+            on that sixth, localisation and store are scored on the last pretraining scenes. The test data is never
+            read.
+    """
+
+    def __init__(self, data, preset, grid=8, split='val'):
+        from scl.evaluation import centre_prior, held_out_scenes, mean_localisation, scene_masks
+        from scl.evaluation.linear_probe import load_split
+        self.data, self.preset, self.grid, self.split = data, preset, grid, split
+        self.train = load_split(data, 'train')
+        if split == 'val':
+            self.test = load_split(data, 'test')
+        else:
+            k = len(self.train[1]) // 6
+            self.train, self.test = (self.train[0][:-k], self.train[1][:-k]), (self.train[0][-k:], self.train[1][-k:])
+        ann, self.val_names, self.val_images = held_out_scenes(data, split, preset['localisation_scenes'])
+        masks = scene_masks(ann, grid)
+        self.val_fractions = [masks[n] for n in self.val_names]
+        self.centre_prior = mean_localisation([centre_prior(grid)] * len(self.val_names), self.val_fractions)
+        # the store exists for the pretraining scenes only
+        self.train_ann = osp.join(data, 'scenes', 'annotations', 'instances_train.json')
+        self.train_names = sorted(n for n in os.listdir(osp.join(data, 'scenes', 'train')) if n.endswith('.png'))
+        self.store_names = self.train_names if split == 'val' else self.val_names
+
+    def probe(self, model, seed=0):
+        """Frozen linear probe: ``linear_top1`` (all labels), ``top1_<p>pct`` for the preset's low-shot fractions."""
+        from scl.evaluation.linear_probe import frozen_probe
+        p = self.preset
+        res = frozen_probe(model, self.train, self.test, p['probe_size'], p['low_shot'], p['low_shot_draws'],
+                           p['probe_epochs'], seed)
+        out = dict(linear_top1=res['top1'], n_train=res['n_train'])
+        for pct in p['low_shot']:
+            out[f'top1_{pct:g}pct'] = res[f'top1_{pct:g}pct']
+            out[f'n_{pct:g}pct'] = res[f'n_{pct:g}pct']
+        return out
+
+    def localisation(self, model, size, sources=SOURCES, keep_maps=0):
+        """``{localisation_<source>: ratio}`` on the held-out val scenes, plus the first ``keep_maps`` maps of each
+        source under ``maps`` (for pictures)."""
+        from scl.evaluation import mean_localisation, source_maps
+        out, maps = {}, {}
+        for source in sources:
+            m = source_maps(model, self.val_images, size, self.grid, source)
+            out[f'localisation_{source}'] = mean_localisation(m, self.val_fractions)
+            maps[source] = m[:keep_maps]
+        if keep_maps:
+            out['maps'] = maps
+        return out
+
+    def store_localisation(self, checkpoint):
+        """Localisation of an SCL checkpoint's saliency store on the pretraining scenes (None without a store)."""
+        import torch
+
+        from scl.evaluation import store_localisation
+        store = torch.load(checkpoint, map_location='cpu').get('saliency_store')
+        if store is None:
+            return None
+        return store_localisation(store, self.train_ann, self.store_names, self.train_names)
+
+    def evaluate_checkpoint(self, config, checkpoint, own_source='', seed=0, keep_maps=0):
+        """Every figure of one pretraining checkpoint, built with the method's own model and loaded strictly."""
+        from mmengine.config import Config
+
+        from scl.utils.checkpoint import load_model
+        cfg = Config.fromfile(config)
+        model = load_model(cfg, checkpoint)
+        res = self.probe(model, seed)
+        res.update(self.localisation(model, cfg.get('view_size', 64), keep_maps=keep_maps))
+        if own_source:
+            res['localisation'] = res[f'localisation_{own_source}']
+        store = self.store_localisation(checkpoint)
+        if store is not None:
+            res['localisation_store'] = store
+        return res
+
+    def random_init(self, config, seed):
+        """The anchor every pretraining figure is read against: the same model, randomly initialised (``seed``)."""
+        from mmengine.config import Config
+
+        from scl.utils.checkpoint import load_model
+        cfg = Config.fromfile(config)
+        model = load_model(cfg, None, seed)
+        res = self.probe(model, seed)
+        res.update(self.localisation(model, cfg.get('view_size', 64)))
+        return res
+
+    def supervised(self, config, seed, iters=None):
+        """The upper anchor: the same backbone trained with every label for ``iters`` SGD steps (batch 32, lr 0.03,
+        cosine; the preset's pretraining budget) from random initialisation, then probed like the others."""
+        from mmengine.config import Config
+
+        from scl.evaluation.linear_probe import train_supervised
+        from scl.utils.checkpoint import load_model
+        cfg = Config.fromfile(config)
+        model = load_model(cfg, None, seed)
+        iters = iters or self.preset['supervised_iters']
+        loss = train_supervised(model, self.train[0], self.train[1], self.preset['probe_size'], iters, seed=seed)
+        res = self.probe(model, seed)
+        res.update(supervised_iters=iters, supervised_final_loss=loss)
+        return res

@@ -1,0 +1,203 @@
+"""Scene benchmark v2 (scl.benchmarks.scene and tools/benchmarks/scene_benchmark.py): statistics checked against
+scipy computed another way, the arms' isolation, strict loading, and a tiny end-to-end run that resumes."""
+import json
+import math
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import load_script
+from scl.benchmarks.scene import arms as A
+from scl.benchmarks.scene import report as R
+from scl.benchmarks.scene import runs
+
+
+def test_paired_interval_matches_scipy_and_a_hand_value():
+    from scipy import stats
+    a, b = [31.0, 33.0, 35.5, 30.0], [30.0, 31.0, 32.0, 30.5]
+    iv = R.paired_interval(a, b)
+    d = np.subtract(a, b)
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert iv['mean'] == pytest.approx(d.mean()) and (iv['low'], iv['high']) == pytest.approx((low, high))
+    # differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.3027 -> 2 -+ 4.3027 / sqrt(3)
+    iv = R.paired_interval([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert (iv['low'], iv['high']) == pytest.approx((2 - 2.48414, 2 + 2.48414), abs=1e-4)
+    assert not R.excludes_zero(iv) and R.excludes_zero(R.paired_interval([2.0, 2.5, 3.0], [0.0, 0.0, 0.0]))
+    one = R.paired_interval([5.0], [1.0])  # one seed: no interval
+    assert one['mean'] == 4.0 and math.isinf(one['low']) and not R.excludes_zero(one)
+
+
+def test_validity_needs_both_margins():
+    v = R.validity(dict(linear_top1=[60.0, 58.0], top1_1pct=[40.0, 38.0]),
+                   dict(linear_top1=[45.0, 44.0], top1_1pct=[36.0, 35.0]))
+    assert v['linear_top1']['met'] and v['linear_top1']['gap'] == pytest.approx(14.5)
+    assert not v['top1_1pct']['met'] and not v['valid']
+
+
+def _rec(lin, p1, p10, loc=None, **kw):
+    return dict(linear_top1=lin, top1_1pct=p1, top1_10pct=p10, **({} if loc is None else dict(localisation=loc)),
+                **kw)
+
+
+RECORDS = {'textures': {
+    '0': dict(centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0), supervised=_rec(70.0, 60.0, 65.0),
+              mocov2=_rec(56.0, 37.0, 48.0, 1.10), scl=_rec(59.0, 42.0, 50.0, 1.60, localisation_store=1.4),
+              scl_crops_only=_rec(55.0, 36.0, 47.0, 1.2)),
+    '1': dict(centre_prior=1.3, random_init=_rec(45.0, 26.0, 36.0), mocov2=_rec(57.0, 38.0, 49.0, 1.12),
+              scl=_rec(59.5, 42.5, 50.5, 1.62, localisation_store=1.5)),
+    '2': dict(centre_prior=1.3, random_init=_rec(44.5, 25.5, 35.5), mocov2=_rec(56.5, 37.5, 48.5, 1.11),
+              scl=_rec(58.5, 41.0, 49.0, 1.58, localisation_store=1.45)),
+}}
+
+
+def test_summary_has_every_field_and_reads_the_goal_from_intervals():
+    s = R.summarise(RECORDS, ['mocov2', 'scl', 'scl_crops_only'])
+    v1 = {'seeds', 'delta_linear_top1', 'delta_1pct_top1', 'delta_10pct_top1', 'delta_det_map', 'paired_deltas',
+          'localisation_scl', 'localisation_mocov2', 'goal'}
+    v2 = {'background_mode', 'random_init_linear_top1', 'random_init_1pct_top1', 'supervised_linear_top1',
+          'mocov2_linear_top1', 'mocov2_1pct_top1', 'ci95_linear', 'ci95_1pct', 'localisation_centre_prior',
+          'benchmark_valid'}
+    assert v1 | v2 <= set(s)
+    assert s['seeds'] == 3 and s['background_mode'] == 'textures' and s['benchmark_valid']
+    assert s['random_init_linear_top1'] == pytest.approx(44.5) and s['supervised_linear_top1'] == 70.0
+    assert s['delta_linear_top1'] == pytest.approx(2.5) and s['ci95_linear'][0] > 0
+    assert s['goal']['delta_linear_top1']['met'] and s['goal']['delta_1pct_top1']['met']
+    assert s['goal']['localisation_scl']['met'] and s['localisation_scl_store'] == pytest.approx(1.45)
+    # a one-seed arm has a mean difference but no interval, so it never counts
+    crops = s['paired_deltas']['scl_crops_only']['linear_top1']
+    assert crops['n'] == 1 and crops['mean'] == -1.0 and math.isinf(crops['high'])
+
+
+def test_goal_is_missed_when_the_interval_holds_zero_or_mocov2_is_near_random():
+    recs = json.loads(json.dumps(RECORDS))
+    recs['textures']['1']['scl']['linear_top1'] = 52.0  # differences +3, -5, +2: mean 0, interval holds 0
+    s = R.summarise(recs, ['mocov2', 'scl'])
+    assert not s['goal']['delta_linear_top1']['met'] and s['ci95_linear'][0] < 0 < s['ci95_linear'][1]
+    for seed in recs['textures'].values():
+        seed['mocov2']['top1_1pct'] = seed['random_init']['top1_1pct'] + 2
+    assert not R.summarise(recs, ['mocov2', 'scl'])['benchmark_valid']
+
+
+def test_markdown_states_validity_intervals_and_notes(tmp_path):
+    arms = ['mocov2', 'scl', 'scl_crops_only']
+    s = R.summarise(RECORDS, arms)
+    meta = dict(preset='cpu', complete=False, command='python tools/benchmarks/scene_benchmark.py --out x',
+                machine='x86_64, 2 CPUs', wall_time_s=600.0)
+    path = tmp_path / 'results.md'
+    R.write_markdown(str(path), RECORDS, s, arms, {a: A.ARMS[a].label for a in A.ARMS}, meta, notes='We tried X.')
+    text = path.read_text()
+    assert '**Partial results**' in text and '**The benchmark is valid**' in text
+    assert '| linear top-1 % | +12.0 | >= 10 | yes |' in text
+    iv = s['paired_deltas']['scl']['linear_top1']
+    assert f'| SCL (Grad-CAM saliency) | +2.50 [{iv["low"]:+.2f}, {iv["high"]:+.2f}] **excludes 0** |' in text
+    assert '+-1.00 (1 seed: no interval)' not in text and '-1.00 (1 seed: no interval)' in text
+    assert text.rstrip().endswith('We tried X.')
+    for png in ('results', 'deltas'):
+        getattr(R, f'plot_{png}')(str(tmp_path / f'{png}.png'), *(
+            (RECORDS, arms, {a: A.ARMS[a].label for a in A.ARMS}) if png == 'results'
+            else (s, {a: A.ARMS[a].label for a in A.ARMS})))
+        assert (tmp_path / f'{png}.png').stat().st_size > 5000
+
+
+def test_each_arm_changes_only_what_its_name_says():
+    from mmengine.config import Config
+    moco, scl = (Config.fromfile(A.config_path(k)) for k in ('mocov2', 'scl'))
+    # the twins: same backbone, neck, optimiser, schedule, data, batch, view augmentation, queue
+    for key in ('model.backbone', 'model.neck', 'model.queue_len', 'model.momentum', 'model.head.temperature',
+                'optim_wrapper', 'param_scheduler', 'train_cfg', 'train_dataloader.batch_size',
+                'train_dataloader.dataset.data_root'):
+        get = (lambda c: eval('c.' + key, dict(c=c)))  # noqa: E731
+        assert get(moco) == get(scl), key
+    assert moco.train_pipeline[1]['transforms'][0][1:] == scl.train_pipeline[2]['transforms']
+    assert scl.train_pipeline[1]['type'] == 'SaliencyCropTransform' and scl.model.saliency_source == 'gradcam'
+    assert A.ARMS['mocov2'].overrides == [] and A.ARMS['scl'].overrides == []
+    assert A.ARMS['scl_crops_only'].overrides == ['model.head.beta=0']
+    assert A.ARMS['scl_weights_only'].overrides == ['train_dataloader.dataset.pipeline.1.anchor=independent']
+    assert sorted(A.ARMS['shared_point_control'].overrides) == [
+        'model.head.beta=0', 'train_dataloader.dataset.pipeline.1.anchor=uniform']
+    assert A.ARMS['scl_activation'].overrides == ['model.saliency_source=activation']
+    opts = runs.pretrain_options('scl_weights_only', '/d', A.PRESETS['cpu'], 2)
+    assert opts[-1] == 'train_dataloader.dataset.pipeline.1.anchor=independent' and 'randomness.seed=2' in opts
+    assert 'train_cfg.max_iters=2000' in opts and 'custom_hooks.2.bank.data_root=/d/cls/' in opts
+
+
+def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
+    import scl  # noqa: F401
+    from mmengine.config import Config
+
+    from scl.benchmarks.scene.evaluation import run_model_config
+    from scl.utils.checkpoint import load_model
+    moco = load_model(A.config_path('mocov2'))
+    torch.save(dict(state_dict=moco.state_dict()), tmp_path / 'moco.pth')
+    narrow = Config.fromfile(A.config_path('mocov2'))
+    narrow.model.backbone.base_channels = 16
+    with pytest.raises(RuntimeError, match='size mismatch'):
+        load_model(narrow, str(tmp_path / 'moco.pth'))
+    state = torch.load(tmp_path / 'moco.pth')
+    state['state_dict'].pop('queue')
+    torch.save(state, tmp_path / 'partial.pth')
+    with pytest.raises(RuntimeError, match='Missing key'):
+        load_model(A.config_path('mocov2'), str(tmp_path / 'partial.pth'))
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_model(A.config_path('scl'), str(tmp_path / 'nothing.pth'))
+    # a run's work dir holds the config mmengine dumped (every override applied): evaluation builds that model
+    wd = tmp_path / 'wd'
+    wd.mkdir()
+    assert run_model_config('arm.py', str(wd)) == 'arm.py'
+    narrow.dump(str(wd / 'dumped.py'))
+    assert run_model_config('arm.py', str(wd)) == str(wd / 'dumped.py')
+
+
+@pytest.fixture
+def tiny_preset(monkeypatch):
+    preset = dict(num_train=24, num_val=6, num_cls_train=60, num_cls_test=30, pretrain_iters=2, checkpoints=2,
+                  batch=4, probe_size=32, probe_epochs=20, low_shot=(10.0, ), low_shot_draws=1, supervised_iters=2,
+                  localisation_scenes=6)
+    monkeypatch.setitem(A.PRESETS, 'tiny', preset)
+    return preset
+
+
+def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    out = tmp_path / 'sb'
+    argv = ['--out', str(out), '--data', tiny_data, '--preset', 'tiny', '--seeds', '1', '--arms', 'mocov2', 'scl',
+            '--threads', '1']
+    assert sb.main(argv) == 0
+    recs = json.load(open(out / 'records.json'))['records']['textures']['0']
+    assert {'random_init', 'mocov2', 'scl', 'supervised', 'centre_prior'} <= set(recs)
+    assert recs['scl']['localisation'] == recs['scl']['localisation_gradcam'] and 'localisation_store' in recs['scl']
+    res = json.load(open(out / 'results.json'))
+    assert res['summary']['seeds'] == 1 and res['summary']['complete'] and res['meta']['arms'] == ['mocov2', 'scl']
+    for f in ('results.md', 'results.png', 'deltas.png', 'curves.png', 'saliency_grid.png'):
+        assert (out / f).is_file(), f
+    # an interrupted SCL run: its final checkpoint and record are gone, the first checkpoint is left
+    final = runs.final_checkpoint(str(out), 0, 'scl', tiny_preset)
+    wd = osp.dirname(final)
+    os.remove(final)
+    with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(wd, 'iter_1.pth'))
+    state = json.load(open(out / 'records.json'))
+    del state['records']['textures']['0']['scl']
+    json.dump(state, open(out / 'records.json', 'w'))
+    moco_ckpt = runs.final_checkpoint(str(out), 0, 'mocov2', tiny_preset)
+    stamp = os.stat(moco_ckpt).st_mtime_ns
+    assert sb.main(argv) == 0
+    log = open(osp.join(runs.run_dir(str(out), 0, 'scl'), 'pretrain.log')).read()
+    assert log.count('$ ') == 2 and '--resume --cfg-options' in log and 'resumed epoch: 0, iter: 1' in log
+    assert osp.isfile(final) and os.stat(moco_ckpt).st_mtime_ns == stamp  # MoCo v2 was not run again
+    assert 'scl' in json.load(open(out / 'records.json'))['records']['textures']['0']
+
+
+def test_recorded_command_drops_reporting_flags():
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    argv = ['--out', 'x', '--seeds', '3', '--report-only', '--notes', 'n.md', '--notes=m.md', '--evaluate-only']
+    assert sb.figure_args(argv) == ['--out', 'x', '--seeds', '3']
+
+
+def test_data_of_another_preset_is_refused(tiny_data):
+    from scl.benchmarks.scene.data import ensure_data
+    with pytest.raises(ValueError, match='delete that directory'):
+        ensure_data(tiny_data, A.PRESETS['cpu'])
