@@ -42,11 +42,12 @@ def _without(d, keys):
 @pytest.mark.parametrize('scl_cfg,moco_cfg', [
     ('configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py'),
     ('configs/scl/scl_resnet50_8xb32-coslr-800e_coco.py', 'configs/mocov2/mocov2_resnet50_8xb32-coslr-800e_coco.py'),
+    ('configs/scl/scl_resnet18_1xb32-coslr-2000i_scenes.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-2000i_scenes.py'),
 ])
 def test_mocov2_twins_differ_only_in_the_method(scl_cfg, moco_cfg):
     a, b = Config.fromfile(osp.join(ROOT, scl_cfg)), Config.fromfile(osp.join(ROOT, moco_cfg))
     assert a.model.backbone == b.model.backbone and a.model.neck == b.model.neck
-    assert _without(a.model, {'type', 'head', 'saliency_reduce', 'saliency_ema'}) == _without(b.model, {'type', 'head'})
+    assert _without(a.model, {'type', 'head', 'saliency_source', 'saliency_reduce', 'saliency_ema'}) == _without(b.model, {'type', 'head'})
     assert a.model.head.temperature == b.model.head.temperature
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'randomness', 'data_preprocessor'):
         assert a[key] == b[key], key

@@ -1,11 +1,10 @@
 # SCL on the scene benchmark v2 (tools/benchmarks/scene_benchmark.py; docs/benchmarks/scene/): the demo config with
 # the benchmark's recipe. Twin of configs/mocov2/mocov2_resnet18_1xb32-coslr-2000i_scenes.py: only the method differs.
 # Against the demo: queue 256 (a 4096 queue on 1000 scenes holds every scene ~4 times, so its own earlier views are
-# negatives and the loss rises), lr 0.01, strong colour jitter, 2000 iterations, Grad-CAM saliency (chosen on the
-# train-holdout scenes, docs/method.md).
+# negatives and the loss rises), lr 0.01, strong colour jitter, 2000 iterations. Saliency: the demo's Grad-CAM.
 _base_ = ['./scl_resnet18_1xb32-coslr-300i_demo.py', '../_base_/datasets/scenes_benchmark.py']
 
-model = dict(queue_len=256, saliency_source='gradcam')
+model = dict(queue_len=256)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='SaliencyCropTransform', size={{_base_.view_size}}, backend={{_base_.crop_backend}},
