@@ -96,7 +96,7 @@ def train_supervised(model, images, labels, size, iters, batch=32, lr=0.03, seed
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     return float(np.mean(losses[-50:]))
 

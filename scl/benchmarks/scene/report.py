@@ -243,6 +243,18 @@ def _plt():
     return plt
 
 
+def _finish_rows(plt, fig, axes, names, path):
+    """One row per name, top to bottom, labelled (wrapped) on the first panel; save and close."""
+    import textwrap
+    ax0 = np.atleast_1d(axes)[0]
+    ax0.set_yticks(range(len(names)))
+    ax0.set_yticklabels([textwrap.fill(n, 34) for n in names], fontsize=7)
+    ax0.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def plot_results(path, records, arms, labels, background='textures'):
     """Per-seed points and means of every arm and anchor, one panel per metric."""
     plt = _plt()
@@ -258,13 +270,7 @@ def plot_results(path, records, arms, labels, background='textures'):
                 ax.plot([np.mean(vals)] * 2, [i - 0.3, i + 0.3], color='k', lw=2)
         ax.set_title(title, fontsize=9)
         ax.grid(axis='x', alpha=0.3)
-    ax0 = np.atleast_1d(axes)[0]
-    ax0.set_yticks(range(len(rows)))
-    ax0.set_yticklabels([name[a] for a in rows], fontsize=7)
-    ax0.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _finish_rows(plt, fig, axes, [name[a] for a in rows], path)
 
 
 def plot_deltas(path, summary, labels):
@@ -286,13 +292,7 @@ def plot_deltas(path, summary, labels):
         if goal:
             ax.axvline(goal, color='tab:green', ls='--', lw=1)
         ax.set_title(f'{title}: arm - MoCo v2', fontsize=9)
-    ax0 = np.atleast_1d(axes)[0]
-    ax0.set_yticks(range(len(arms)))
-    ax0.set_yticklabels([labels[a] for a in arms], fontsize=7)
-    ax0.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _finish_rows(plt, fig, axes, [labels[a] for a in arms], path)
 
 
 def plot_curves(path, curves, arms, labels):
@@ -338,5 +338,5 @@ def plot_saliency_grid(path, images, columns, n=6):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    fig.savefig(path, dpi=55)
     plt.close(fig)
