@@ -121,7 +121,8 @@ def test_each_arm_changes_only_what_its_name_says():
     assert A.ARMS['scl_activation'].overrides == ['model.saliency_source=activation']
     opts = runs.pretrain_options('scl_weights_only', '/d', A.PRESETS['cpu'], 2)
     assert opts[-1] == 'train_dataloader.dataset.pipeline.1.anchor=independent' and 'randomness.seed=2' in opts
-    assert 'train_cfg.max_iters=2000' in opts and 'custom_hooks.2.bank.data_root=/d/cls/' in opts
+    assert {'train_cfg.max_iters=2000', 'model.queue_len=256', 'optim_wrapper.optimizer.lr=0.01'} <= set(opts)
+    assert 'custom_hooks.2.bank.data_root=/d/cls/' in opts
 
 
 def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
@@ -154,7 +155,7 @@ def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
 @pytest.fixture
 def tiny_preset(monkeypatch):
     preset = dict(num_train=24, num_val=6, num_cls_train=60, num_cls_test=30, pretrain_iters=2, checkpoints=2,
-                  batch=4, probe_size=32, probe_epochs=20, low_shot=(10.0, ), low_shot_draws=1, supervised_iters=2,
+                  batch=4, lr=0.01, queue_len=64, workers=0, probe_size=32, probe_epochs=20, low_shot=(10.0, ), low_shot_draws=1, supervised_iters=2,
                   localisation_scenes=6)
     monkeypatch.setitem(A.PRESETS, 'tiny', preset)
     return preset
@@ -201,3 +202,25 @@ def test_data_of_another_preset_is_refused(tiny_data):
     from scl.benchmarks.scene.data import ensure_data
     with pytest.raises(ValueError, match='delete that directory'):
         ensure_data(tiny_data, A.PRESETS['cpu'])
+
+
+@pytest.mark.parametrize('name', sorted(A.PRESETS))
+def test_every_preset_builds_a_runnable_pretraining_config(name):
+    """The preset's options merge into both twin configs, and its queue fits its batch (two views per image)."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+
+    from scl.models.selfsup.mocov2 import check_queue_len
+    preset = A.PRESETS[name]
+    check_queue_len(preset['queue_len'], preset['batch'] * 2)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)  # as tools/train.py parses them
+    for arm in ('mocov2', 'scl_weights_only'):
+        cfg = Config.fromfile(A.config_path(arm))
+        opts = runs.pretrain_options(arm, '/d', preset, 0)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *opts]).cfg_options)
+        assert cfg.train_cfg.max_iters == preset['pretrain_iters'] and cfg.model.queue_len == preset['queue_len']
+        assert cfg.optim_wrapper.optimizer.lr == preset['lr'] and cfg.train_dataloader.batch_size == preset['batch']
+        assert cfg.param_scheduler[0].T_max == preset['pretrain_iters']
+    assert cfg.train_dataloader.dataset.pipeline[1].anchor == 'independent'
