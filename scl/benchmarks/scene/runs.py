@@ -38,7 +38,8 @@ def pretrain_options(arm, data, preset, seed):
     cfg = config_path(arm)
     return [
         f'train_dataloader.dataset.data_root={data}/scenes/', f'train_dataloader.batch_size={preset["batch"]}',
-        f'train_dataloader.num_workers={preset["workers"]}', f'optim_wrapper.optimizer.lr={preset["lr"]}',
+        f'train_dataloader.num_workers={preset["workers"]}',
+        f'train_dataloader.persistent_workers={preset["workers"] > 0}', f'optim_wrapper.optimizer.lr={preset["lr"]}',
         f'model.queue_len={preset["queue_len"]}',
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
