@@ -224,3 +224,18 @@ def test_every_preset_builds_a_runnable_pretraining_config(name):
         assert cfg.optim_wrapper.optimizer.lr == preset['lr'] and cfg.train_dataloader.batch_size == preset['batch']
         assert cfg.param_scheduler[0].T_max == preset['pretrain_iters']
     assert cfg.train_dataloader.dataset.pipeline[1].anchor == 'independent'
+
+
+def test_logged_curve_keeps_a_hook_metric_once_per_run_and_the_resumed_records(tmp_path):
+    first, second = tmp_path / '20260101_000000' / 'vis_data', tmp_path / '20260101_010000' / 'vis_data'
+    for d, recs in ((first, [(50, 5.0, None), (100, 4.8, 20.0), (150, 4.7, 20.0)]),
+                    (second, [(150, 4.6, 20.0), (200, 4.5, 22.0), (250, 4.4, 22.0)])):
+        d.mkdir(parents=True)
+        with open(d / 'scalars.json', 'w') as f:
+            for it, loss, knn in recs:
+                f.write(json.dumps(dict(iter=it, loss=loss, time=0.3, **({} if knn is None else {'knn/top1': knn})))
+                        + '\n')
+    curve = runs.logged_curve(str(tmp_path))
+    assert curve['loss'] == [(50, 5.0), (100, 4.8), (150, 4.6), (200, 4.5), (250, 4.4)]  # the resumed run wins
+    assert curve['knn/top1'] == [(100, 20.0), (200, 22.0)]
+    assert runs.compute_seconds(str(tmp_path)) == pytest.approx(0.3 * 250)

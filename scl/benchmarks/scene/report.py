@@ -311,7 +311,7 @@ def plot_curves(path, curves, arms, labels):
                 ax.plot(its, [np.mean(pts[i]) for i in its], marker='o' if key != 'loss' else None, ms=3,
                         label=labels[a])
     axes[0].set_title('InfoNCE loss (logged)')
-    axes[1].set_title('kNN top-1 % of the momentum encoder (1000 bank / 500 queries)')
+    axes[1].set_title('kNN top-1 % (momentum encoder, 1000 / 500)')
     for ax in axes:
         ax.set_xlabel('pretraining iteration')
         ax.legend(fontsize=6)
@@ -320,7 +320,7 @@ def plot_curves(path, curves, arms, labels):
     plt.close(fig)
 
 
-def plot_saliency_grid(path, images, columns, n=6):
+def plot_saliency_grid(path, images, columns, n=4):
     """Scene | one map per column (title, maps), e.g. each arm's own source and the centre prior."""
     plt = _plt()
     n = min(n, len(images))
@@ -338,5 +338,5 @@ def plot_saliency_grid(path, images, columns, n=6):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=55)
+    fig.savefig(path, dpi=50)
     plt.close(fig)

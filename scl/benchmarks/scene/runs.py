@@ -88,7 +88,8 @@ def compute_seconds(work_dir):
 
 def logged_curve(work_dir, keys=('loss', 'knn/top1')):
     """``{key: [(iter, value), ...]}`` from an mmengine work dir's vis_data/scalars.json files (all its runs, a
-    resumed run's later records winning)."""
+    resumed run's later records winning); for hook metrics such as ``knn/top1`` only the records where the value
+    changed."""
     found = {k: {} for k in keys}
     for root, _, files in sorted(os.walk(work_dir)):
         if 'scalars.json' in files:
@@ -98,4 +99,8 @@ def logged_curve(work_dir, keys=('loss', 'knn/top1')):
                     for k in keys:
                         if k in rec and 'iter' in rec:
                             found[k][int(rec['iter'])] = float(rec[k])
-    return {k: sorted(v.items()) for k, v in found.items()}
+    out = {k: sorted(v.items()) for k, v in found.items()}
+    for k in keys:  # a hook's metric is logged again at every logger record until its next run: keep its runs
+        if k not in ('loss', 'time', 'lr'):
+            out[k] = [p for i, p in enumerate(out[k]) if i == 0 or p[1] != out[k][i - 1][1]]
+    return out
