@@ -155,7 +155,8 @@ def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
 @pytest.fixture
 def tiny_preset(monkeypatch):
     preset = dict(num_train=24, num_val=6, num_cls_train=60, num_cls_test=30, pretrain_iters=2, checkpoints=2,
-                  batch=4, lr=0.01, queue_len=64, workers=0, probe_size=32, probe_epochs=20, low_shot=(10.0, ), low_shot_draws=1, supervised_iters=2,
+                  batch=4, lr=0.01, queue_len=64, workers=0, probe_size=32, probe_epochs=20, low_shot=(10.0, ),
+                  low_shot_draws=1, supervised_iters=2,
                   localisation_scenes=6)
     monkeypatch.setitem(A.PRESETS, 'tiny', preset)
     return preset
@@ -170,6 +171,7 @@ def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
     recs = json.load(open(out / 'records.json'))['records']['textures']['0']
     assert {'random_init', 'mocov2', 'scl', 'supervised', 'centre_prior'} <= set(recs)
     assert recs['scl']['localisation'] == recs['scl']['localisation_gradcam'] and 'localisation_store' in recs['scl']
+    assert recs['mocov2']['probe_size'] == 32  # a record of another probe size is evaluated again
     res = json.load(open(out / 'results.json'))
     assert res['summary']['seeds'] == 1 and res['summary']['complete'] and res['meta']['arms'] == ['mocov2', 'scl']
     for f in ('results.md', 'results.png', 'deltas.png', 'curves.png', 'saliency_grid.png'):

@@ -129,8 +129,9 @@ def main(argv=None):
         for bg, path in datas.items():
             metas[bg] = D.ensure_data(path, preset, bg)
 
-    def done(bg, seed, what):
-        return 'linear_top1' in recs.get(bg, {}).get(str(seed), {}).get(what, {})
+    def done(bg, seed, what):  # recorded, and probed at the preset's size (records before v2.1 carry none: 32 px)
+        rec = recs.get(bg, {}).get(str(seed), {}).get(what, {})
+        return 'linear_top1' in rec and rec.get('probe_size', 32) == preset['probe_size']
 
     def save():
         with open(rec_path + '.tmp', 'w') as f:

@@ -53,7 +53,7 @@ class Evaluator:
         p = self.preset
         res = frozen_probe(model, self.train, self.test, p['probe_size'], p['low_shot'], p['low_shot_draws'],
                            p['probe_epochs'], seed)
-        out = dict(linear_top1=res['top1'], n_train=res['n_train'])
+        out = dict(linear_top1=res['top1'], n_train=res['n_train'], probe_size=p['probe_size'])
         for pct in p['low_shot']:
             out[f'top1_{pct:g}pct'] = res[f'top1_{pct:g}pct']
             out[f'n_{pct:g}pct'] = res[f'n_{pct:g}pct']

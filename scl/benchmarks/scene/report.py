@@ -135,6 +135,13 @@ def _iv(iv, digits=2):
     return f'{iv["mean"]:+.{digits}f} [{iv["low"]:+.{digits}f}, {iv["high"]:+.{digits}f}]{mark}'
 
 
+def probe_sizes(per_seed):
+    """The probe sizes the records were made with, e.g. ``'64'`` or ``'32 and 64'`` (records without one: 32 px)."""
+    sizes = sorted({r.get('probe_size', 32) for seed in per_seed.values() for r in seed.values() if isinstance(r, dict)
+                    and 'linear_top1' in r})
+    return ' and '.join(str(x) for x in sizes) or '-'
+
+
 def write_markdown(path, records, summary, arms, labels, meta, stress=None, notes=None):
     """results.md: validity first (anchors), then the arms, the paired differences, localisation and the goal."""
     per_seed = records.get(summary['background_mode'], {})
@@ -161,7 +168,8 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
     else:
         lines += ['Not yet measured (MoCo v2 and random initialisation of one seed are needed).', '']
     lines += ['## Every arm (mean +- std over seeds)', '',
-              'Frozen linear probe on the pooled last feature map (logistic regression; all 60000 labelled objects, '
+              'Frozen linear probe on the pooled last feature map of the labelled objects resized to '
+              f'{probe_sizes(per_seed)} px (logistic regression; all 60000 of them, '
               'and class-balanced 1 % / 10 % of them, mean of the draws), test on 10000. Localisation: share of the '
               "saliency mass on the objects over their area share (uniform = 1.0) on the held-out scenes, with the "
               "arm's own source (MoCo v2 and the control: the SCL default, Grad-CAM); store: SCL's saliency store on "
