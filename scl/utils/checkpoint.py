@@ -39,7 +39,8 @@ def allow_mmengine_checkpoints():
 
 
 def load_model(cfg, checkpoint=None, seed=0):
-    """The model of a config (a path or a Config) in eval mode: from ``checkpoint``, loaded *strictly*, so a
+    """The model of a config (a path or a Config) in eval mode: from ``checkpoint`` (a path, or a checkpoint the caller
+    already read with ``torch.load``), loaded *strictly*, so a
     checkpoint of another method or width fails with torch's list of the keys that differ; without one,
     mmengine's ``init_weights`` under ``seed`` (the random-initialisation anchor of the benchmarks)."""
     import os.path as osp
@@ -49,7 +50,7 @@ def load_model(cfg, checkpoint=None, seed=0):
     from mmpretrain.registry import MODELS
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
-    if checkpoint is not None and not osp.isfile(checkpoint):
+    if isinstance(checkpoint, str) and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     init_default_scope('mmpretrain')
     torch.manual_seed(seed)
@@ -57,6 +58,6 @@ def load_model(cfg, checkpoint=None, seed=0):
     if checkpoint is None:
         model.init_weights()
     else:
-        state = torch.load(checkpoint, map_location='cpu')
+        state = torch.load(checkpoint, map_location='cpu') if isinstance(checkpoint, str) else checkpoint
         model.load_state_dict(state.get('state_dict', state), strict=True)
     return model.eval()

@@ -73,11 +73,10 @@ class Evaluator:
         return out
 
     def store_localisation(self, checkpoint):
-        """Localisation of an SCL checkpoint's saliency store on the pretraining scenes (None without a store)."""
-        import torch
-
+        """Localisation of an SCL checkpoint's saliency store (a checkpoint read with ``torch.load``) on the
+        pretraining scenes (None without a store)."""
         from scl.evaluation import store_localisation
-        store = torch.load(checkpoint, map_location='cpu').get('saliency_store')
+        store = checkpoint.get('saliency_store')
         if store is None:
             return None
         return store_localisation(store, self.train_ann, self.store_names, self.train_names)
@@ -87,13 +86,15 @@ class Evaluator:
         from mmengine.config import Config
 
         from scl.utils.checkpoint import load_model
+        import torch
         cfg = Config.fromfile(config)
-        model = load_model(cfg, checkpoint)
+        state = torch.load(checkpoint, map_location='cpu')  # read once: the weights and SCL's store
+        model = load_model(cfg, state)
         res = self.probe(model, seed)
         res.update(self.localisation(model, cfg.get('view_size', 64), keep_maps=keep_maps))
         if own_source:
             res['localisation'] = res[f'localisation_{own_source}']
-        store = self.store_localisation(checkpoint)
+        store = self.store_localisation(state)
         if store is not None:
             res['localisation_store'] = store
         return res
