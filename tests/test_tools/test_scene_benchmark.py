@@ -192,11 +192,40 @@ def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
     assert log.count('$ ') == 2 and '--resume --cfg-options' in log and 'resumed epoch: 0, iter: 1' in log
     assert osp.isfile(final) and os.stat(moco_ckpt).st_mtime_ns == stamp  # MoCo v2 was not run again
     assert 'scl' in json.load(open(out / 'records.json'))['records']['textures']['0']
+    # another machine, without the checkpoints, continues from the committed results.json and pretrains nothing
+    out2 = tmp_path / 'sb2'
+    argv2 = ['--out', str(out2), '--data', tiny_data, '--preset', 'tiny', '--seeds', '1', '--arms', 'mocov2', 'scl',
+             '--threads', '1', '--records-from', str(out / 'results.json')]
+    assert sb.main(argv2) == 0
+    assert not (out2 / 'runs').exists()
+    assert json.load(open(out2 / 'records.json'))['records'] == json.load(open(out / 'records.json'))['records']
+    assert '--records-from' not in json.load(open(out2 / 'results.json'))['meta']['command']
+
+
+def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_size():
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    results = dict(meta=dict(preset='cpu'), per_seed={'0': dict(
+        centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0, probe_size=64),
+        mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64), scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
+        stress={'photos': {'0': dict(centre_prior=1.2, mocov2=_rec(50.0, 30.0, 40.0, 1.0, probe_size=64))}},
+        curves={'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]), scl=dict(loss=[[1, 6.0]]))}},
+        wall_times_s={'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0, 'scl/pretrain': 1.0}}})
+    state = dict(records={'textures': {'0': dict(random_init=_rec(1.0, 1.0, 1.0, probe_size=64))}}, curves={},
+                 wall_times_s={})
+    taken = sb.merge_records(state, results, 'cpu', 64)
+    assert sorted(taken) == [('photos', '0', 'mocov2'), ('textures', '0', 'mocov2')]
+    assert state['records']['textures']['0']['random_init']['linear_top1'] == 1.0  # what this run has wins
+    assert 'scl' not in state['records']['textures']['0'] and state['records']['photos']['0']['centre_prior'] == 1.2
+    assert state['curves'] == {'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]))}}
+    assert state['wall_times_s'] == {'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0}}}
+    with pytest.raises(ValueError, match="preset 'cpu'.*'gpu'"):
+        sb.merge_records(state, results, 'gpu', 64)
 
 
 def test_recorded_command_drops_reporting_flags():
     sb = load_script('tools/benchmarks/scene_benchmark.py')
-    argv = ['--out', 'x', '--seeds', '3', '--report-only', '--notes', 'n.md', '--notes=m.md', '--evaluate-only']
+    argv = ['--out', 'x', '--seeds', '3', '--report-only', '--notes', 'n.md', '--notes=m.md', '--evaluate-only',
+            '--records-from', 'r.json']
     assert sb.figure_args(argv) == ['--out', 'x', '--seeds', '3']
 
 

@@ -16,9 +16,11 @@ its loss weights and the shared crop point) with ``tools/train.py`` on the scene
 
 ``--stress photos`` adds MoCo v2 and SCL on the v1 photo backgrounds (``--stress-seeds``, default 1). Re-running the
 same command resumes: finished stages are read from ``<out>/records.json`` and an interrupted pretraining run resumes
-from its last checkpoint. ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another
-invocation pretrains). Writes results.json (``summary``: validity, anchors, paired differences with 95 %
-t-intervals, goal), results.md and PNGs to ``--report-dir`` (default ``--out``), with a progress bar and ETA.
+from its last checkpoint. On a machine without that working directory, ``--records-from
+docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest.
+``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains). Writes
+results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md and PNGs to
+``--report-dir`` (default ``--out``), with a progress bar and ETA.
 """
 import argparse
 import json
@@ -51,6 +53,10 @@ def parse_args(argv=None):
     p.add_argument('--report-only', action='store_true', help='write the report from records.json; run nothing')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the evaluation')
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
+    p.add_argument('--records-from', metavar='RESULTS_JSON',
+                   help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
+                   "stages scored at this preset's probe size count as done, so a machine without that run's "
+                   "checkpoints continues it")
     return p.parse_args(argv)
 
 
@@ -68,15 +74,15 @@ def stages(args):
 
 
 def figure_args(argv):
-    """The arguments that decide the figures (a --report-only / --evaluate-only / --notes re-run reports the run it
-    resumed)."""
+    """The arguments that decide the figures (a --report-only / --evaluate-only / --notes / --records-from re-run
+    reports the run it resumed)."""
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
-        elif a in ('--report-only', '--evaluate-only') or a.startswith('--notes='):
+        elif a in ('--report-only', '--evaluate-only') or a.startswith(('--notes=', '--records-from=')):
             pass
-        elif a == '--notes':
+        elif a in ('--notes', '--records-from'):
             skip = True
         else:
             out.append(a)
@@ -88,6 +94,37 @@ def load_records(path):
         with open(path) as f:
             return json.load(f)
     return dict(records={}, curves={}, wall_times_s={})
+
+
+def merge_records(state, results, preset_name, probe_size):
+    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset scored at
+    ``probe_size`` (records of an older probe size are left to be re-run), with their curves and times. Returns the
+    (background, seed, stage) triples taken."""
+    if results.get('meta', {}).get('preset') != preset_name:
+        raise ValueError(f"--records-from: that run used preset {results.get('meta', {}).get('preset')!r}, this one "
+                         f"{preset_name!r}; its figures cannot be mixed with this run's")
+    by_bg = dict(textures=results.get('per_seed', {}), **results.get('stress', {}))
+    taken = []
+    for bg, by_seed in by_bg.items():
+        for seed, slot in by_seed.items():
+            for what, rec in slot.items():
+                mine = state['records'].get(bg, {}).get(seed, {})
+                if what == 'centre_prior' or what in mine or not isinstance(rec, dict) or 'linear_top1' not in rec:
+                    continue
+                if rec.get('probe_size', 32) != probe_size:
+                    continue
+                mine = state['records'].setdefault(bg, {}).setdefault(seed, {})
+                mine[what] = rec
+                mine.setdefault('centre_prior', slot.get('centre_prior'))
+                taken.append((bg, seed, what))
+                curve = results.get('curves', {}).get(bg, {}).get(seed, {}).get(what)
+                if curve is not None:
+                    state['curves'].setdefault(bg, {}).setdefault(seed, {})[what] = curve
+                walls = results.get('wall_times_s', {}).get(bg, {}).get(seed, {})
+                for k, v in walls.items():
+                    if k.split('/')[0] == what:
+                        state['wall_times_s'].setdefault(bg, {}).setdefault(seed, {})[k] = v
+    return taken
 
 
 def versions():
@@ -120,6 +157,10 @@ def main(argv=None):
     os.makedirs(report_dir, exist_ok=True)
     rec_path = osp.join(out, 'records.json')
     state = load_records(rec_path)
+    if args.records_from:
+        with open(args.records_from) as f:
+            taken = merge_records(state, json.load(f), args.preset, preset['probe_size'])
+        print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
     recs, curves, walls = state['records'], state['curves'], state['wall_times_s']
     datas = {'textures': osp.abspath(args.data or D.data_dir(out, 'textures'))}
     if args.stress:
@@ -138,6 +179,8 @@ def main(argv=None):
             json.dump(dict(records=recs, curves=curves, wall_times_s=walls), f, indent=1)
         os.replace(rec_path + '.tmp', rec_path)  # an interruption never leaves a half-written file
 
+    if args.records_from:
+        save()  # what was taken is this run's from now on
     todo = [] if args.report_only else [s for s in stages(args) if not done(*s)]
     evaluators = {}
     bar = tqdm(todo, desc='scene benchmark', unit='stage')
