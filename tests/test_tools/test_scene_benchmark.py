@@ -71,6 +71,19 @@ def test_summary_has_every_field_and_reads_the_goal_from_intervals():
     assert crops['n'] == 1 and crops['mean'] == -1.0 and math.isinf(crops['high'])
 
 
+def test_zoo_table_rows_and_verdict():
+    s = R.summarise(RECORDS, ['mocov2', 'scl', 'scl_crops_only'])
+    labels = {a: A.ARMS[a].label for a in A.ARMS}
+    lines = R.zoo_table(RECORDS, s, ['mocov2', 'scl', 'scl_crops_only'], labels)
+    rows = {ln.split(' | ')[0][2:]: ln for ln in lines[2:] if ln.startswith('| ')}
+    assert list(rows) == ['random initialisation (anchor)', 'MoCo v2', labels['scl'], labels['scl_crops_only'],
+                          'supervised (anchor)']
+    assert rows['MoCo v2'] == '| MoCo v2 | 56.5 +- 0.5 | 37.5 +- 0.5 | 48.5 +- 0.5 | 1.11 +- 0.01 | 3 |'
+    assert rows['supervised (anchor)'].endswith('| 70.0 | 60.0 | 65.0 | - | 1 |')
+    assert 'Valid (MoCo v2 >= 10 / 5 points above random initialisation): **yes** (+12.0, +12.0)' in lines[-1]
+    assert 'linear +2.50 [' in lines[-1] and '**excludes 0**' in lines[-1]
+
+
 def test_goal_is_missed_when_the_interval_holds_zero_or_mocov2_is_near_random():
     recs = json.loads(json.dumps(RECORDS))
     recs['textures']['1']['scl']['linear_top1'] = 52.0  # differences +3, -5, +2: mean 0, interval holds 0

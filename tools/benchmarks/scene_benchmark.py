@@ -19,8 +19,8 @@ same command resumes: finished stages are read from ``<out>/records.json`` and a
 from its last checkpoint. On a machine without that working directory, ``--records-from
 docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest.
 ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains). Writes
-results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md and PNGs to
-``--report-dir`` (default ``--out``), with a progress bar and ETA.
+results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md, PNGs and
+zoo_table.md (the model zoo pages' table) to ``--report-dir`` (default ``--out``), with a progress bar and ETA.
 """
 import argparse
 import json
@@ -245,6 +245,8 @@ def write_report(args, out, report_dir, preset, recs, curves, walls, datas, eval
         json.dump(results, f, indent=1)
     notes = open(args.notes).read() if args.notes else None
     R.write_markdown(osp.join(report_dir, 'results.md'), recs, summary, arms, labels, meta, args.stress, notes)
+    with open(osp.join(report_dir, 'zoo_table.md'), 'w') as f:  # for the model zoo pages (configs/*/README.md)
+        f.write('\n'.join(R.zoo_table(recs, summary, arms, labels)) + '\n')
     if arms:
         R.plot_results(osp.join(report_dir, 'results.png'), recs, arms, labels)
         R.plot_deltas(osp.join(report_dir, 'deltas.png'), summary, labels)

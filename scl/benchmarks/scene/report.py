@@ -243,6 +243,28 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
 
 SOURCES_MD = ('activation', 'gradcam', 'dense_contrast')
 
+def zoo_table(records, summary, arms, labels):
+    """The model-zoo table of configs/*/README.md (markdown lines): every arm and anchor, mean +- std over seeds,
+    then the validity and SCL - MoCo v2 line."""
+    per_seed = records.get(summary['background_mode'], {})
+    seeds = sorted(per_seed, key=int)
+    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in seeds)]
+    name = {**labels, **ANCHOR_LABELS}
+    lines = ['| Pretraining | Linear top-1 (%) | 1 % labels top-1 (%) | 10 % labels top-1 (%) | Localisation (own '
+             'source) | Seeds |', '| :-- | --: | --: | --: | --: | --: |']
+    for a in rows:
+        cells = [_fmt(mean_std(_values(per_seed, a, k))) for k in METRICS]
+        loc = _fmt(mean_std(_values(per_seed, a, 'localisation')), 2)
+        lines.append(f'| {name[a]} | ' + ' | '.join(cells) + f' | {loc} | {len(_values(per_seed, a, "linear_top1"))} |')
+    v, d = summary['validity'], summary['paired_deltas'].get('scl', {})
+    valid = '-' if not v else ('**yes**' if v['valid'] else '**no**') + ' (' + ', '.join(
+        f'{v[k]["gap"]:+.1f}' for k in VALIDITY) + ')'
+    lines += ['', f'Valid (MoCo v2 >= {VALIDITY["linear_top1"]:g} / {VALIDITY["top1_1pct"]:g} points above random '
+              f'initialisation): {valid}; SCL - MoCo v2 (paired, 95 % interval): linear {_iv(d.get("linear_top1"))}, '
+              f'1 % labels {_iv(d.get("top1_1pct"))}; centre prior localisation '
+              f'{summary["localisation_centre_prior"]:.2f}.']
+    return lines
+
 
 def _plt():
     import matplotlib
