@@ -1,8 +1,8 @@
 from .knn import KNNAccuracy, weighted_knn_predict
 from .localisation import (cell_mask_fraction, centre_prior, held_out_scenes, localisation_ratio, mean_localisation,
-                           scene_masks, source_maps, store_localisation)
+                           pooled_mask_map, scene_masks, scene_union_masks, source_maps, store_localisation)
 
 __all__ = [
     'localisation_ratio', 'cell_mask_fraction', 'scene_masks', 'centre_prior', 'mean_localisation', 'held_out_scenes',
-    'source_maps', 'store_localisation', 'KNNAccuracy', 'weighted_knn_predict'
+    'source_maps', 'store_localisation', 'scene_union_masks', 'pooled_mask_map', 'KNNAccuracy', 'weighted_knn_predict'
 ]

@@ -43,15 +43,30 @@ def localisation_ratio(saliency, mask_fraction):
     return float((s * m).sum() / s.sum() / area_share)
 
 
-def scene_masks(ann_file, grid_size):
-    """``{file_name: G x G object-cover fractions}`` from a COCO instance file of the scene builder."""
+def scene_union_masks(ann_file):
+    """``{file_name: H x W bool}``: the union of the object masks of each scene of a scene-builder COCO file."""
     from pycocotools import mask as mask_utils
     with open(ann_file) as f:
         coco = json.load(f)
     union = {img['id']: np.zeros((img['height'], img['width']), bool) for img in coco['images']}
     for ann in coco['annotations']:
         union[ann['image_id']] |= mask_utils.decode(ann['segmentation']).astype(bool)
-    return {osp.basename(img['file_name']): cell_mask_fraction(union[img['id']], grid_size) for img in coco['images']}
+    return {osp.basename(img['file_name']): union[img['id']] for img in coco['images']}
+
+
+def scene_masks(ann_file, grid_size):
+    """``{file_name: G x G object-cover fractions}`` from a COCO instance file of the scene builder."""
+    return {name: cell_mask_fraction(m, grid_size) for name, m in scene_union_masks(ann_file).items()}
+
+
+def pooled_mask_map(mask, side, grid_size):
+    """A map that knows where the objects are but has only ``side x side`` cells: the mask's cover fractions on a
+    ``side`` grid, resampled to the G x G grid the way model maps are (bilinear, ``align_corners=False``). Its score
+    shows what a feature map of that resolution (e.g. 2 x 2 for a stride-32 network on a 64 px view) can reach."""
+    import torch
+    coarse = torch.from_numpy(cell_mask_fraction(mask, side)).float()[None, None]
+    return torch.nn.functional.interpolate(coarse, size=(grid_size, grid_size), mode='bilinear',
+                                           align_corners=False)[0, 0].numpy()
 
 
 def centre_prior(grid_size, sigma=0.25):

@@ -45,6 +45,10 @@ def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path
             assert np.isfinite(res['runs'][run][source]), (run, source)
     assert osp.isfile(tmp_path / 'o' / 'localisation_grid.png')
     assert '| scl |' in open(tmp_path / 'o' / 'localisation.md').read()
+    # the masks pooled to S x S cells: a uniform map at S = 1 ... the exact masks at S = grid (the most any map scores
+    # on cover fractions that are its own map)
+    pooled = res['pooled_masks']
+    assert list(pooled) == ['2', '4', '8'] and pooled['2'] < pooled['4'] and pooled['4'] > 1
 
 
 def test_train_holdout_split_takes_the_last_pretraining_scenes(tiny_data):

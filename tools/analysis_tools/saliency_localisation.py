@@ -8,7 +8,8 @@
 For every run and every source of ``SCLAlgorithm.saliency_source`` (activation, gradcam, dense_contrast: computed on
 each whole scene as its own view, see ``scl.visualization.model_saliency``) it scores held-out scenes of the scene
 builder with the localisation ratio (share of the map's mass on the object masks over their area share; 1.0 is a
-uniform map) beside a centred Gaussian prior scored the same way. ``--split val`` uses the held-out val scenes (the
+uniform map) beside a centred Gaussian prior scored the same way, and beside the object masks pooled to S x S cells
+(``--mask-sides``: what a map that knows the objects can score at the resolution of an S x S feature map). ``--split val`` uses the held-out val scenes (the
 test split of the scene benchmark); ``--split train-holdout`` the last ``--num-scenes`` pretraining scenes, the
 validation split on which a default source is chosen. Writes ``localisation.json``, ``localisation.md`` and
 ``localisation_grid.png`` (scene | each run's sources | centre prior) to ``--out``.
@@ -31,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, default=None, help="side the scenes are resized to (default: the config's "
                    'view size)')
     p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'])
+    p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],
+                   help='also score the object masks pooled to S x S cells (a map that knows the objects at the '
+                   'resolution of an S x S feature map: 2 for a stride-32 network on 64 px)')
     p.add_argument('--grid-rows', type=int, default=6, help='scenes shown in the picture')
     p.add_argument('--out', default='work_dirs/localisation')
     return p.parse_args(argv)
@@ -64,14 +68,17 @@ def main(argv=None):
 
     from mmengine.config import Config
 
-    from scl.evaluation import centre_prior, held_out_scenes, mean_localisation, scene_masks, source_maps
+    from scl.evaluation import (cell_mask_fraction, centre_prior, held_out_scenes, mean_localisation,
+                                pooled_mask_map, scene_union_masks, source_maps)
     from scl.utils.checkpoint import load_model
     ann, names, images = held_out_scenes(args.data, args.split, args.num_scenes)
-    masks = scene_masks(ann, args.grid)
-    fractions = [masks[n] for n in names]
+    union = scene_union_masks(ann)
+    fractions = [cell_mask_fraction(union[n], args.grid) for n in names]
     prior = centre_prior(args.grid)
     results = dict(split=args.split, num_scenes=len(names), grid=args.grid, uniform=1.0,
-                   centre_prior=mean_localisation([prior] * len(names), fractions), runs={})
+                   centre_prior=mean_localisation([prior] * len(names), fractions), runs={},
+                   pooled_masks={str(s): mean_localisation([pooled_mask_map(union[n], s, args.grid) for n in names],
+                                                           fractions) for s in args.mask_sides})
     columns = []
     for name, cfg_path, ckpt in tqdm(args.run, desc='runs'):
         cfg = Config.fromfile(cfg_path)
@@ -91,6 +98,11 @@ def main(argv=None):
              '|---|' + '---|' * len(args.sources)]
     for name, r in results['runs'].items():
         lines.append(f'| {name} | ' + ' | '.join(f'{r[s]:.3f}' for s in args.sources) + ' |')
+    if results['pooled_masks']:
+        lines += ['', 'What a map that knows the objects scores with only S x S cells (the masks pooled to S x S, '
+                  'resampled like the model maps):', '', '| S | ' + ' | '.join(results['pooled_masks']) + ' |',
+                  '|---|' + '---|' * len(results['pooled_masks']),
+                  '| score | ' + ' | '.join(f'{v:.3f}' for v in results['pooled_masks'].values()) + ' |']
     with open(osp.join(args.out, 'localisation.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     render(osp.join(args.out, 'localisation_grid.png'), images[:args.grid_rows], columns, names[:args.grid_rows])
