@@ -217,22 +217,26 @@ def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
 
 def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_size():
     sb = load_script('tools/benchmarks/scene_benchmark.py')
-    results = dict(meta=dict(preset='cpu'), per_seed={'0': dict(
+    cpu = dict(A.PRESETS['cpu'])
+    results = dict(meta=dict(preset='cpu', preset_values=dict(cpu, probe_size=32)), per_seed={'0': dict(
         centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0, probe_size=64),
         mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64), scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
         stress={'photos': {'0': dict(centre_prior=1.2, mocov2=_rec(50.0, 30.0, 40.0, 1.0, probe_size=64))}},
         curves={'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]), scl=dict(loss=[[1, 6.0]]))}},
         wall_times_s={'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0, 'scl/pretrain': 1.0}}})
+    results = json.loads(json.dumps(results))  # as read from the file (tuples become lists)
     state = dict(records={'textures': {'0': dict(random_init=_rec(1.0, 1.0, 1.0, probe_size=64))}}, curves={},
                  wall_times_s={})
-    taken = sb.merge_records(state, results, 'cpu', 64)
+    taken = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64))
     assert sorted(taken) == [('photos', '0', 'mocov2'), ('textures', '0', 'mocov2')]
     assert state['records']['textures']['0']['random_init']['linear_top1'] == 1.0  # what this run has wins
     assert 'scl' not in state['records']['textures']['0'] and state['records']['photos']['0']['centre_prior'] == 1.2
     assert state['curves'] == {'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]))}}
     assert state['wall_times_s'] == {'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0}}}
     with pytest.raises(ValueError, match="preset 'cpu'.*'gpu'"):
-        sb.merge_records(state, results, 'gpu', 64)
+        sb.merge_records(state, results, 'gpu', A.PRESETS['gpu'])
+    with pytest.raises(ValueError, match="'cpu' has changed since that run .pretrain_iters.; .*again"):
+        sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, pretrain_iters=4000))
 
 
 def test_recorded_command_drops_reporting_flags():

@@ -96,13 +96,20 @@ def load_records(path):
     return dict(records={}, curves={}, wall_times_s={})
 
 
-def merge_records(state, results, preset_name, probe_size):
-    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset scored at
-    ``probe_size`` (records of an older probe size are left to be re-run), with their curves and times. Returns the
-    (background, seed, stage) triples taken."""
-    if results.get('meta', {}).get('preset') != preset_name:
-        raise ValueError(f"--records-from: that run used preset {results.get('meta', {}).get('preset')!r}, this one "
-                         f"{preset_name!r}; its figures cannot be mixed with this run's")
+def merge_records(state, results, preset_name, preset):
+    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset (name and
+    values) scored at its probe size (records of an older probe size are left to be re-run), with their curves and
+    times. Returns the (background, seed, stage) triples taken."""
+    meta = results.get('meta', {})
+    if meta.get('preset') != preset_name:
+        raise ValueError(f"--records-from: that run used preset {meta.get('preset')!r}, this one {preset_name!r}; its "
+                         "figures cannot be mixed with this run's")
+    now, then = json.loads(json.dumps(preset)), meta.get('preset_values', {})  # as results.json holds it
+    changed = sorted(k for k in set(now) | set(then) if k != 'probe_size' and then.get(k) != now.get(k))
+    if changed:
+        raise ValueError(f"--records-from: preset {preset_name!r} has changed since that run ({', '.join(changed)}); "
+                         'its figures cannot be mixed with this run\'s: run the stages again')
+    probe_size = preset['probe_size']
     by_bg = dict(textures=results.get('per_seed', {}), **results.get('stress', {}))
     taken = []
     for bg, by_seed in by_bg.items():
@@ -159,7 +166,7 @@ def main(argv=None):
     state = load_records(rec_path)
     if args.records_from:
         with open(args.records_from) as f:
-            taken = merge_records(state, json.load(f), args.preset, preset['probe_size'])
+            taken = merge_records(state, json.load(f), args.preset, preset)
         print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
     recs, curves, walls = state['records'], state['curves'], state['wall_times_s']
     datas = {'textures': osp.abspath(args.data or D.data_dir(out, 'textures'))}
