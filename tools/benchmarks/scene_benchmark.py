@@ -209,6 +209,7 @@ def main(argv=None):
         else:
             arm = A.ARMS[what]
             ckpt = runs.pretrain(out, seed, what, datas[bg], preset, bg)
+            t0 = time.time()  # the evaluation's own time (pretraining is counted from its logs below)
             wd = osp.join(runs.run_dir(out, seed, what, bg), 'pretrain')
             slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,
                                                 own_source=arm.source or 'gradcam', seed=seed, keep_maps=6)
