@@ -9,10 +9,11 @@ For every run and every source of ``SCLAlgorithm.saliency_source`` (activation, 
 each whole scene as its own view, see ``scl.visualization.model_saliency``) it scores held-out scenes of the scene
 builder with the localisation ratio (share of the map's mass on the object masks over their area share; 1.0 is a
 uniform map) beside a centred Gaussian prior scored the same way, and beside the object masks pooled to S x S cells
-(``--mask-sides``: what a map that knows the objects can score at the resolution of an S x S feature map). ``--split val`` uses the held-out val scenes (the
-test split of the scene benchmark); ``--split train-holdout`` the last ``--num-scenes`` pretraining scenes, the
-validation split on which a default source is chosen. Writes ``localisation.json``, ``localisation.md`` and
-``localisation_grid.png`` (scene | each run's sources | centre prior) to ``--out``.
+(``--mask-sides``: what a map that knows the objects can score at the resolution of an S x S feature map).
+``--split val`` uses the held-out val scenes (the test split of the scene benchmark); ``--split train-holdout`` the
+last ``--num-scenes`` pretraining scenes, the validation split on which a default source is chosen. Writes
+``localisation.json``, ``localisation.md`` and ``localisation_grid.png`` (scene | each run's sources | centre prior)
+to ``--out``.
 """
 import argparse
 import json

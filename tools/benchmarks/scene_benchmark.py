@@ -96,6 +96,11 @@ def load_records(path):
     return dict(records={}, curves={}, wall_times_s={})
 
 
+def scored_at(rec, probe_size):
+    """Whether a stage's record is finished and probed at ``probe_size`` (records before v2.1 carry none: 32 px)."""
+    return isinstance(rec, dict) and 'linear_top1' in rec and rec.get('probe_size', 32) == probe_size
+
+
 def merge_records(state, results, preset_name, preset):
     """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset (name and
     values) scored at its probe size (records of an older probe size are left to be re-run), with their curves and
@@ -115,11 +120,8 @@ def merge_records(state, results, preset_name, preset):
     for bg, by_seed in by_bg.items():
         for seed, slot in by_seed.items():
             for what, rec in slot.items():
-                mine = state['records'].get(bg, {}).get(seed, {})
-                if what == 'centre_prior' or what in mine or not isinstance(rec, dict) or 'linear_top1' not in rec:
-                    continue
-                if rec.get('probe_size', 32) != probe_size:
-                    continue
+                if what in state['records'].get(bg, {}).get(seed, {}) or not scored_at(rec, probe_size):
+                    continue  # this run's own record wins; an unfinished or older-probe one is run again
                 mine = state['records'].setdefault(bg, {}).setdefault(seed, {})
                 mine[what] = rec
                 mine.setdefault('centre_prior', slot.get('centre_prior'))
@@ -177,9 +179,8 @@ def main(argv=None):
         for bg, path in datas.items():
             metas[bg] = D.ensure_data(path, preset, bg)
 
-    def done(bg, seed, what):  # recorded, and probed at the preset's size (records before v2.1 carry none: 32 px)
-        rec = recs.get(bg, {}).get(str(seed), {}).get(what, {})
-        return 'linear_top1' in rec and rec.get('probe_size', 32) == preset['probe_size']
+    def done(bg, seed, what):
+        return scored_at(recs.get(bg, {}).get(str(seed), {}).get(what), preset['probe_size'])
 
     def save():
         with open(rec_path + '.tmp', 'w') as f:

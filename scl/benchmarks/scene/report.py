@@ -142,11 +142,16 @@ def probe_sizes(per_seed):
     return ' and '.join(str(x) for x in sizes) or '-'
 
 
+def table_rows(per_seed, arms):
+    """The rows of every table and plot: random initialisation, the arms, supervised; those with a record."""
+    return [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in v for v in per_seed.values())]
+
+
 def write_markdown(path, records, summary, arms, labels, meta, stress=None, notes=None):
     """results.md: validity first (anchors), then the arms, the paired differences, localisation and the goal."""
     per_seed = records.get(summary['background_mode'], {})
     seeds = sorted(per_seed, key=int)
-    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in seeds)]
+    rows = table_rows(per_seed, arms)
     name = {**labels, **ANCHOR_LABELS}
     v = summary['validity']
     lines = [f'# Scene benchmark v2: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
@@ -243,12 +248,12 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
 
 SOURCES_MD = ('activation', 'gradcam', 'dense_contrast')
 
+
 def zoo_table(records, summary, arms, labels):
     """The model-zoo table of configs/*/README.md (markdown lines): every arm and anchor, mean +- std over seeds,
     then the validity and SCL - MoCo v2 line."""
     per_seed = records.get(summary['background_mode'], {})
-    seeds = sorted(per_seed, key=int)
-    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in seeds)]
+    rows = table_rows(per_seed, arms)
     name = {**labels, **ANCHOR_LABELS}
     lines = ['| Pretraining | Linear top-1 (%) | 1 % labels top-1 (%) | 10 % labels top-1 (%) | Localisation (own '
              'source) | Seeds |', '| :-- | --: | --: | --: | --: | --: |']
@@ -289,7 +294,7 @@ def plot_results(path, records, arms, labels, background='textures'):
     """Per-seed points and means of every arm and anchor, one panel per metric."""
     plt = _plt()
     per_seed = records.get(background, {})
-    rows = [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in per_seed[s] for s in per_seed)]
+    rows = table_rows(per_seed, arms)
     name = {**labels, **ANCHOR_LABELS}
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.45 * len(rows) + 1.6), sharey=True)
     for ax, (k, title) in zip(np.atleast_1d(axes), METRICS.items()):
