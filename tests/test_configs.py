@@ -43,6 +43,7 @@ def _without(d, keys):
     ('configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py'),
     ('configs/scl/scl_resnet50_8xb32-coslr-800e_coco.py', 'configs/mocov2/mocov2_resnet50_8xb32-coslr-800e_coco.py'),
     ('configs/scl/scl_resnet18_1xb32-coslr-2000i_scenes.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-2000i_scenes.py'),
+    ('configs/scl/scl_resnet18_1xb32-coslr-4000i_scenes.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-4000i_scenes.py'),
 ])
 def test_mocov2_twins_differ_only_in_the_method(scl_cfg, moco_cfg):
     a, b = Config.fromfile(osp.join(ROOT, scl_cfg)), Config.fromfile(osp.join(ROOT, moco_cfg))
@@ -54,3 +55,14 @@ def test_mocov2_twins_differ_only_in_the_method(scl_cfg, moco_cfg):
     assert _without(a.train_dataloader, {'dataset'}) == _without(b.train_dataloader, {'dataset'})
     # Same per-view augmentation after the crop.
     assert a.train_dataloader.dataset.pipeline[2].transforms == b.train_dataloader.dataset.pipeline[1].transforms[0][1:]
+
+
+@pytest.mark.parametrize('method', ['mocov2', 'scl'])
+def test_scene_benchmark_configs_run_the_cpu_preset_schedule(method):
+    """A user running the benchmark's config with tools/train.py gets the CPU preset's schedule."""
+    from scl.benchmarks.scene.arms import CONFIGS, PRESETS
+    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[method]))
+    n = PRESETS['cpu']['pretrain_iters']
+    assert cfg.train_cfg.max_iters == n
+    assert cfg.param_scheduler[0].T_max == n and cfg.param_scheduler[0].end == n
+    assert cfg.default_hooks.checkpoint.interval == n // PRESETS['cpu']['checkpoints']

@@ -134,7 +134,7 @@ def test_each_arm_changes_only_what_its_name_says():
     assert A.ARMS['scl_activation'].overrides == ['model.saliency_source=activation']
     opts = runs.pretrain_options('scl_weights_only', '/d', A.PRESETS['cpu'], 2)
     assert opts[-1] == 'train_dataloader.dataset.pipeline.1.anchor=independent' and 'randomness.seed=2' in opts
-    assert {'train_cfg.max_iters=2000', 'model.queue_len=256', 'optim_wrapper.optimizer.lr=0.01'} <= set(opts)
+    assert {'train_cfg.max_iters=4000', 'model.queue_len=256', 'optim_wrapper.optimizer.lr=0.01'} <= set(opts)
     assert 'custom_hooks.2.bank.data_root=/d/cls/' in opts
 
 
@@ -220,23 +220,36 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
     cpu = dict(A.PRESETS['cpu'])
     results = dict(meta=dict(preset='cpu', preset_values=dict(cpu, probe_size=32)), per_seed={'0': dict(
         centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0, probe_size=64),
-        mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64), scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
+        supervised=_rec(80.0, 70.0, 75.0, probe_size=64), mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64), scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
         stress={'photos': {'0': dict(centre_prior=1.2, mocov2=_rec(50.0, 30.0, 40.0, 1.0, probe_size=64))}},
         curves={'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]), scl=dict(loss=[[1, 6.0]]))}},
         wall_times_s={'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0, 'scl/pretrain': 1.0}}})
     results = json.loads(json.dumps(results))  # as read from the file (tuples become lists)
     state = dict(records={'textures': {'0': dict(random_init=_rec(1.0, 1.0, 1.0, probe_size=64))}}, curves={},
                  wall_times_s={})
-    taken = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64))
-    assert sorted(taken) == [('photos', '0', 'mocov2'), ('textures', '0', 'mocov2')]
+    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64))
+    assert left == {}
+    assert sorted(taken) == [('photos', '0', 'mocov2'), ('textures', '0', 'mocov2'), ('textures', '0', 'supervised')]
     assert state['records']['textures']['0']['random_init']['linear_top1'] == 1.0  # what this run has wins
     assert 'scl' not in state['records']['textures']['0'] and state['records']['photos']['0']['centre_prior'] == 1.2
     assert state['curves'] == {'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]))}}
     assert state['wall_times_s'] == {'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0}}}
     with pytest.raises(ValueError, match="preset 'cpu'.*'gpu'"):
         sb.merge_records(state, results, 'gpu', A.PRESETS['gpu'])
-    with pytest.raises(ValueError, match="'cpu' has changed since that run .pretrain_iters.; .*again"):
-        sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, pretrain_iters=4000))
+    # a longer schedule: the anchors (data and probe only) are taken, the pretrained arms are run again
+    state = dict(records={}, curves={}, wall_times_s={})
+    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, pretrain_iters=2 * cpu['pretrain_iters']))
+    assert taken == [('textures', '0', 'random_init'), ('textures', '0', 'supervised')]
+    assert left == {('textures', '0', 'mocov2'): ['pretrain_iters'], ('photos', '0', 'mocov2'): ['pretrain_iters']}
+    assert list(state['records']['textures']['0']) == ['random_init', 'centre_prior', 'supervised']
+    state = dict(records={}, curves={}, wall_times_s={})  # the supervised anchor's own budget
+    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, supervised_iters=2 * cpu['supervised_iters']))
+    assert ('textures', '0', 'random_init') in taken and left[('textures', '0', 'supervised')] == ['supervised_iters']
+    # other data: nothing is taken
+    state = dict(records={}, curves={}, wall_times_s={})
+    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, num_train=500))
+    assert taken == [] and left[('textures', '0', 'random_init')] == ['num_train']
+    assert state['records'] == {}
 
 
 def test_recorded_command_drops_reporting_flags():

@@ -17,7 +17,8 @@ its loss weights and the shared crop point) with ``tools/train.py`` on the scene
 ``--stress photos`` adds MoCo v2 and SCL on the v1 photo backgrounds (``--stress-seeds``, default 1). Re-running the
 same command resumes: finished stages are read from ``<out>/records.json`` and an interrupted pretraining run resumes
 from its last checkpoint. On a machine without that working directory, ``--records-from
-docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest.
+docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
+taken only if the preset values it depends on are unchanged: the anchors survive a longer pretraining schedule).
 ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains). Writes
 results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md, PNGs and
 zoo_table.md (the model zoo pages' table) to ``--report-dir`` (default ``--out``), with a progress bar and ETA.
@@ -55,8 +56,8 @@ def parse_args(argv=None):
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
     p.add_argument('--records-from', metavar='RESULTS_JSON',
                    help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
-                   "stages scored at this preset's probe size count as done, so a machine without that run's "
-                   "checkpoints continues it")
+                   "stages count as done where the values of this preset they depend on are unchanged and they were "
+                   "scored at its probe size, so a machine without that run's checkpoints continues it")
     return p.parse_args(argv)
 
 
@@ -102,26 +103,29 @@ def scored_at(rec, probe_size):
 
 
 def merge_records(state, results, preset_name, preset):
-    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset (name and
-    values) scored at its probe size (records of an older probe size are left to be re-run), with their curves and
-    times. Returns the (background, seed, stage) triples taken."""
+    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset name whose
+    inputs (``arms.stage_keys``: e.g. the random-initialisation anchor reads the data and the probe, not the
+    pretraining schedule) have the same values, scored at this preset's probe size, with their curves and times.
+    Returns ``(taken, left)``: the (background, seed, stage) triples taken, and ``{triple: changed keys}`` for the
+    finished stages left to be run again because a value they depend on changed."""
     meta = results.get('meta', {})
     if meta.get('preset') != preset_name:
         raise ValueError(f"--records-from: that run used preset {meta.get('preset')!r}, this one {preset_name!r}; its "
                          "figures cannot be mixed with this run's")
     now, then = json.loads(json.dumps(preset)), meta.get('preset_values', {})  # as results.json holds it
-    changed = sorted(k for k in set(now) | set(then) if k != 'probe_size' and then.get(k) != now.get(k))
-    if changed:
-        raise ValueError(f"--records-from: preset {preset_name!r} has changed since that run ({', '.join(changed)}); "
-                         'its figures cannot be mixed with this run\'s: run the stages again')
+    changed = {k for k in set(now) | set(then) if then.get(k) != now.get(k)}
     probe_size = preset['probe_size']
     by_bg = dict(textures=results.get('per_seed', {}), **results.get('stress', {}))
-    taken = []
+    taken, left = [], {}
     for bg, by_seed in by_bg.items():
         for seed, slot in by_seed.items():
             for what, rec in slot.items():
                 if what in state['records'].get(bg, {}).get(seed, {}) or not scored_at(rec, probe_size):
                     continue  # this run's own record wins; an unfinished or older-probe one is run again
+                stale = sorted(changed.intersection(A.stage_keys(what, now)))
+                if stale:
+                    left[(bg, seed, what)] = stale
+                    continue
                 mine = state['records'].setdefault(bg, {}).setdefault(seed, {})
                 mine[what] = rec
                 mine.setdefault('centre_prior', slot.get('centre_prior'))
@@ -133,7 +137,7 @@ def merge_records(state, results, preset_name, preset):
                 for k, v in walls.items():
                     if k.split('/')[0] == what:
                         state['wall_times_s'].setdefault(bg, {}).setdefault(seed, {})[k] = v
-    return taken
+    return taken, left
 
 
 def versions():
@@ -168,8 +172,10 @@ def main(argv=None):
     state = load_records(rec_path)
     if args.records_from:
         with open(args.records_from) as f:
-            taken = merge_records(state, json.load(f), args.preset, preset)
+            taken, left = merge_records(state, json.load(f), args.preset, preset)
         print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
+        for (bg, seed, what), keys in sorted(left.items()):
+            print(f'  not taken (preset {args.preset!r} changed {", ".join(keys)} since): {bg} seed {seed} {what}')
     recs, curves, walls = state['records'], state['curves'], state['wall_times_s']
     datas = {'textures': osp.abspath(args.data or D.data_dir(out, 'textures'))}
     if args.stress:
