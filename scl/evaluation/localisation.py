@@ -62,7 +62,8 @@ def scene_masks(ann_file, grid_size):
 def pooled_mask_map(mask, side, grid_size):
     """A map that knows where the objects are but has only ``side x side`` cells: the mask's cover fractions on a
     ``side`` grid, resampled to the G x G grid the way model maps are (bilinear, ``align_corners=False``). Its score
-    shows what a feature map of that resolution (e.g. 2 x 2 for a stride-32 network on a 64 px view) can reach."""
+    shows what a feature map of that resolution (e.g. 4 x 4 for the scene benchmark's stride-16 network on a 64 px
+    view) can reach."""
     import torch
     coarse = torch.from_numpy(cell_mask_fraction(mask, side)).float()[None, None]
     return torch.nn.functional.interpolate(coarse, size=(grid_size, grid_size), mode='bilinear',

@@ -35,7 +35,7 @@ def parse_args(argv=None):
     p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'])
     p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],
                    help='also score the object masks pooled to S x S cells (a map that knows the objects at the '
-                   'resolution of an S x S feature map: 2 for a stride-32 network on 64 px)')
+                   'resolution of an S x S feature map: 4 for the scene benchmark network (stride 16) on 64 px views)')
     p.add_argument('--grid-rows', type=int, default=6, help='scenes shown in the picture')
     p.add_argument('--out', default='work_dirs/localisation')
     return p.parse_args(argv)
