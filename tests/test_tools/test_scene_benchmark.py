@@ -220,7 +220,8 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
     cpu = dict(A.PRESETS['cpu'])
     results = dict(meta=dict(preset='cpu', preset_values=dict(cpu, probe_size=32)), per_seed={'0': dict(
         centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0, probe_size=64),
-        supervised=_rec(80.0, 70.0, 75.0, probe_size=64), mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64), scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
+        supervised=_rec(80.0, 70.0, 75.0, probe_size=64), mocov2=_rec(56.0, 37.0, 48.0, 1.1, probe_size=64),
+        scl=_rec(50.0, 30.0, 40.0, 1.1))},  # scl: 32 px, old
         stress={'photos': {'0': dict(centre_prior=1.2, mocov2=_rec(50.0, 30.0, 40.0, 1.0, probe_size=64))}},
         curves={'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]), scl=dict(loss=[[1, 6.0]]))}},
         wall_times_s={'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0, 'scl/pretrain': 1.0}}})
@@ -238,12 +239,14 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
         sb.merge_records(state, results, 'gpu', A.PRESETS['gpu'])
     # a longer schedule: the anchors (data and probe only) are taken, the pretrained arms are run again
     state = dict(records={}, curves={}, wall_times_s={})
-    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, pretrain_iters=2 * cpu['pretrain_iters']))
+    longer = dict(cpu, probe_size=64, pretrain_iters=2 * cpu['pretrain_iters'])
+    taken, left = sb.merge_records(state, results, 'cpu', longer)
     assert taken == [('textures', '0', 'random_init'), ('textures', '0', 'supervised')]
     assert left == {('textures', '0', 'mocov2'): ['pretrain_iters'], ('photos', '0', 'mocov2'): ['pretrain_iters']}
     assert list(state['records']['textures']['0']) == ['random_init', 'centre_prior', 'supervised']
     state = dict(records={}, curves={}, wall_times_s={})  # the supervised anchor's own budget
-    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, supervised_iters=2 * cpu['supervised_iters']))
+    longer = dict(cpu, probe_size=64, supervised_iters=2 * cpu['supervised_iters'])
+    taken, left = sb.merge_records(state, results, 'cpu', longer)
     assert ('textures', '0', 'random_init') in taken and left[('textures', '0', 'supervised')] == ['supervised_iters']
     # other data: nothing is taken
     state = dict(records={}, curves={}, wall_times_s={})

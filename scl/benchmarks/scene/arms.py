@@ -51,8 +51,8 @@ PRESETS = {
     # encoders train at: on the validation split of the labels a 32 px probe put MoCo v2 only 7.7 points above random
     # initialisation (seeds 0-1), the 64 px probe 11.0 (probes.md, "probe size"). 4000 iterations, not 2000: at 2000
     # the 3-seed run was not valid (MoCo v2 +9.87 linear over random initialisation, 10 needed; docs/benchmarks/scene/
-    # cpu_2000i/), and 4000 added +1.9 linear on seed 0 (probe B7). About 20-30 min of pretraining per arm on 2 cores:
-    # over the hour per seed that issue 10 allows (see docs/benchmarks/scene/discussion.md for the measured times).
+    # cpu_2000i/); at 4000 it is +18.2 (MoCo v2 66.9 vs 58.6 at 2000, 3 seeds). About 35 min of pretraining per arm on
+    # 2 cores (measured): over the hour per seed that issue 10 allows (docs/benchmarks/scene/discussion.md).
     # No loader workers: on 2 cores they compete with the training step (0.69 s per iteration with 2 workers, 0.56
     # with the data loaded in the training process; 60 iterations each, 2026-12-02).
     'cpu': dict(num_train=1000, num_val=100, num_cls_train=60000, num_cls_test=10000, pretrain_iters=4000,
