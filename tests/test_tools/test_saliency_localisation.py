@@ -35,7 +35,7 @@ def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path
                                       'mocov2')[:2]),
             ('scl', *checkpoint_of('scl/scl_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'scl')[:2])]
     argv = ['--data', tiny_data, '--num-scenes', '6', '--grid', '4', '--grid-rows', '2', '--out', str(tmp_path / 'o')]
-    for run in runs:
+    for run in runs + [('random', runs[0][1], 'none')]:
         argv += ['--run', *run]
     assert load_tool().main(argv) == 0
     res = json.load(open(tmp_path / 'o' / 'localisation.json'))
@@ -49,6 +49,11 @@ def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path
     # on cover fractions that are its own map)
     pooled = res['pooled_masks']
     assert list(pooled) == ['2', '4', '8'] and pooled['2'] < pooled['4'] and pooled['4'] > 1
+    # which cue identifies a scene, for every run, the randomly initialised one included
+    assert set(res['cues']) == {'mocov2', 'scl', 'random'}
+    for cue in res['cues'].values():
+        assert 0 <= cue['objects'] <= 1 and 0 <= cue['background'] <= 1 and cue['chance'] == 1 / 6
+    assert '| random |' in open(tmp_path / 'o' / 'localisation.md').read()
 
 
 def test_train_holdout_split_takes_the_last_pretraining_scenes(tiny_data):

@@ -12,14 +12,21 @@ uniform map) beside a centred Gaussian prior scored the same way, and beside the
 (``--mask-sides``: what a map that knows the objects can score at the resolution of an S x S feature map).
 ``--split val`` uses the held-out val scenes (the test split of the scene benchmark); ``--split train-holdout`` the
 last ``--num-scenes`` pretraining scenes, the validation split on which a default source is chosen. Writes
-``localisation.json``, ``localisation.md`` and ``localisation_grid.png`` (scene | each run's sources | centre prior)
-to ``--out``.
+``localisation.json``, ``localisation.md`` and ``localisation_grid.png`` (scene | each run's sources | centre prior |
+the two cue edits below) to ``--out``.
+
+It also says which cue identifies a scene for each network (``scl.evaluation.cues``): top-1 retrieval among the scored
+scenes of their objects pasted on a fresh background, and of their background with the objects painted over by
+another fresh one (``--no-cues`` skips it). ``CHECKPOINT`` may be ``none``: the config's model, randomly initialised
+(``--seed``), the anchor a trained network is read against.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import sys
+
+import numpy as np
 
 
 def parse_args(argv=None):
@@ -36,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],
                    help='also score the object masks pooled to S x S cells (a map that knows the objects at the '
                    'resolution of an S x S feature map: 4 for the scene benchmark network (stride 16) on 64 px views)')
+    p.add_argument('--no-cues', action='store_true', help='skip the objects-vs-background retrieval table')
+    p.add_argument('--seed', type=int, default=0, help='initialisation seed of runs with checkpoint none')
     p.add_argument('--grid-rows', type=int, default=6, help='scenes shown in the picture')
     p.add_argument('--out', default='work_dirs/localisation')
     return p.parse_args(argv)
@@ -51,8 +60,12 @@ def render(path, images, columns, names):
         axes[r, 0].imshow(images[r])
         axes[r, 0].set_title(names[r], fontsize=7)
         for c, (title, maps) in enumerate(columns, start=1):
-            axes[r, c].imshow(images[r])
-            axes[r, c].imshow(maps[r], cmap='jet', alpha=0.5, extent=(0, images[r].shape[1], images[r].shape[0], 0))
+            if maps[r].ndim == 3:  # an image of its own (the cue edits)
+                axes[r, c].imshow(maps[r])
+            else:
+                axes[r, c].imshow(images[r])
+                axes[r, c].imshow(maps[r], cmap='jet', alpha=0.5,
+                                  extent=(0, images[r].shape[1], images[r].shape[0], 0))
             if r == 0:
                 axes[r, c].set_title(title, fontsize=7)
     for ax in axes.ravel():
@@ -69,8 +82,9 @@ def main(argv=None):
 
     from mmengine.config import Config
 
-    from scl.evaluation import (cell_mask_fraction, centre_prior, held_out_scenes, mean_localisation,
-                                pooled_mask_map, scene_union_masks, source_maps)
+    from scl.evaluation import (cell_mask_fraction, centre_prior, cue_images, cue_retrieval, fresh_backgrounds,
+                                held_out_scenes, mean_localisation, pooled_mask_map, scene_union_masks, source_maps)
+    from scl.evaluation.linear_probe import extract
     from scl.utils.checkpoint import load_model
     ann, names, images = held_out_scenes(args.data, args.split, args.num_scenes)
     union = scene_union_masks(ann)
@@ -80,17 +94,30 @@ def main(argv=None):
                    centre_prior=mean_localisation([prior] * len(names), fractions), runs={},
                    pooled_masks={str(s): mean_localisation([pooled_mask_map(union[n], s, args.grid) for n in names],
                                                            fractions) for s in args.mask_sides})
+    if not args.no_cues:
+        side = images[0].shape[0]
+        scenes, masks = np.stack(images), np.stack([union[n] for n in names])
+        fresh = fresh_backgrounds(args.data, 2 * len(names), side, seed=args.seed)
+        results['cues'] = {}
     columns = []
     for name, cfg_path, ckpt in tqdm(args.run, desc='runs'):
         cfg = Config.fromfile(cfg_path)
-        model = load_model(cfg, ckpt)
+        model = load_model(cfg, None if ckpt == 'none' else ckpt, seed=args.seed)
         size = args.size or cfg.get('view_size', 224)
         results['runs'][name] = dict(config=cfg_path, checkpoint=ckpt)
+        if not args.no_cues:
+            results['cues'][name] = cue_retrieval(lambda x: extract(model, x, size), scenes, masks,
+                                                  fresh[:len(names)], fresh[len(names):])
         for source in args.sources:
             maps = source_maps(model, images, size, args.grid, source)
             results['runs'][name][source] = mean_localisation(maps, fractions)
             columns.append((f'{name}: {source}\n{results["runs"][name][source]:.2f}', maps[:args.grid_rows]))
     columns.append((f'centre prior\n{results["centre_prior"]:.2f}', [prior] * args.grid_rows))
+    if not args.no_cues:
+        edits = cue_images(scenes[:args.grid_rows], masks[:args.grid_rows], fresh[:args.grid_rows],
+                           fresh[len(names):len(names) + args.grid_rows])
+        columns += [('cue: objects\n(fresh background)', edits['objects']),
+                    ('cue: background\n(objects painted over)', edits['background'])]
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'localisation.json'), 'w') as f:
         json.dump(results, f, indent=2)
@@ -104,6 +131,12 @@ def main(argv=None):
                   'resampled like the model maps):', '', '| S | ' + ' | '.join(results['pooled_masks']) + ' |',
                   '|---|' + '---|' * len(results['pooled_masks']),
                   '| score | ' + ' | '.join(f'{v:.3f}' for v in results['pooled_masks'].values()) + ' |']
+    if results.get('cues'):
+        lines += ['', f'Which cue identifies a scene: top-1 retrieval among the {len(names)} scenes (chance '
+                  f'{1 / len(names):.3f}) of its objects on a fresh background, and of its background with the objects '
+                  'painted over by another fresh one (pooled backbone features):', '',
+                  '| run | objects | background |', '|---|---|---|']
+        lines += [f'| {name} | {c["objects"]:.2f} | {c["background"]:.2f} |' for name, c in results['cues'].items()]
     with open(osp.join(args.out, 'localisation.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     render(osp.join(args.out, 'localisation_grid.png'), images[:args.grid_rows], columns, names[:args.grid_rows])
