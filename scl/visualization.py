@@ -127,10 +127,12 @@ def render_saliency_figure(images: Sequence[np.ndarray],
 
 
 SOURCES = ('activation', 'gradcam', 'dense_contrast')
+# Sources for studies only (not computable inside the training step): ContraCAM's published procedure.
+STUDY_SOURCES = SOURCES + ('contracam', )
 
 
 def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
-                   encoder: str = 'key', source: str = 'activation') -> np.ndarray:
+                   encoder: str = 'key', source: str = 'activation', contracam_iters: int = 1) -> np.ndarray:
     """Saliency of whole images from a model's own networks (works for SCL and MoCo v2 checkpoints alike).
 
     Each image is resized to ``size x size`` and normalised as in training; the map is resampled to the grid. The
@@ -141,13 +143,15 @@ def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: in
     - ``'gradcam'``: contrastive Grad-CAM of the InfoNCE loss of the image's query against its own key and the queue,
       on the query backbone's last feature map (one backward per batch, weights untouched);
     - ``'dense_contrast'``: the key neck at every location of the key encoder's map, log-softmax of the image's key
-      against the queue.
+      against the queue;
+    - ``'contracam'`` (studies only): ContraCAM's procedure (Mo et al. 2021) over the images passed together, see
+      :func:`contracam`, with ``contracam_iters`` rounds.
 
     Returns:
         np.ndarray: ``len(images) x grid_size x grid_size`` in [0, 1].
     """
-    if source not in SOURCES:
-        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+    if source not in STUDY_SOURCES:
+        raise ValueError(f'source must be one of {STUDY_SOURCES}, got {source!r}')
     if source != 'activation' and not hasattr(model, 'queue'):
         raise ValueError(f"source {source!r} needs a MoCo-style model (key encoder, neck and queue), got "
                          f'{type(model).__name__}')
@@ -163,6 +167,8 @@ def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: in
     try:
         if source == 'gradcam':
             maps = _eval_gradcam(model, x)
+        elif source == 'contracam':
+            maps = contracam(model, x, contracam_iters)
         else:
             with torch.no_grad():
                 feats = backbone(x)
@@ -193,3 +199,43 @@ def _eval_gradcam(model, x):
                                                  reduction='sum')  # per-image gradients, independent of the batch
         grad, = torch.autograd.grad(loss, act)
     return contrastive_gradcam(act.detach(), grad)
+
+
+def contracam(model, x, iters=1):
+    """ContraCAM (Mo et al. 2021) of a batch of normalised images on the query backbone's last feature map.
+
+    Each round scores every image's projection ``q`` by ``q . k - logsumexp_j(q . n_j)`` (temperature 1, as ContraCAM),
+    with ``k`` the projection of the unedited image and ``n_j`` the projections of the *other* images of the batch in
+    every round so far, and takes its contrastive Grad-CAM (:func:`~scl.utils.saliency_geometry.contrastive_gradcam`),
+    upsampled to the input. After each round the union (element-wise max) of the maps so far is painted over the
+    image with the batch's mean colour, so the next round looks for what else identifies it. Weights are untouched.
+
+    Returns:
+        torch.Tensor: ``B x H x W`` union in [0, 1] at the input's resolution.
+    """
+    if len(x) < 2:
+        raise ValueError('contracam scores each image against the other images of the batch: pass at least 2')
+    if iters < 1:
+        raise ValueError(f'contracam needs at least one round, got iters={iters}')
+
+    def project(inp):
+        feats = model.backbone(inp)
+        return feats[-1], torch.nn.functional.normalize(model.neck(feats)[0], dim=1)
+
+    with torch.no_grad():
+        _, key = project(x)
+    colour = x.mean(dim=(0, 2, 3), keepdim=True)
+    own = torch.eye(len(x), dtype=torch.bool, device=x.device)
+    seen, union, inp = [], None, x
+    for _ in range(iters):
+        with torch.enable_grad():
+            act, q = project(inp)
+            seen.append(q.detach())
+            neg = torch.cat([(q @ n.T).masked_fill(own, float('-inf')) for n in seen], dim=1)
+            score = (q * key).sum(1) - torch.logsumexp(neg, dim=1)
+            grad, = torch.autograd.grad(-score.sum(), act)  # the gradient of the loss -score
+        cam = contrastive_gradcam(act.detach(), grad)
+        cam = torch.nn.functional.interpolate(cam[:, None], size=x.shape[-2:], mode='bilinear', align_corners=False)
+        union = cam[:, 0] if union is None else torch.maximum(union, cam[:, 0])
+        inp = x * (1 - union[:, None]) + colour * union[:, None]
+    return union.clamp(0, 1)

@@ -104,10 +104,10 @@ def held_out_scenes(data, split, num):
     return ann, names, [load_rgb(osp.join(data, 'scenes', sub, n)) for n in names]
 
 
-def source_maps(model, images, size, grid_size, source, batch=32):
+def source_maps(model, images, size, grid_size, source, batch=32, **kwargs):
     """``scl.visualization.model_saliency`` of many images, ``batch`` at a time (N x G x G in [0, 1])."""
     from scl.visualization import model_saliency
-    return np.concatenate([model_saliency(model, images[i:i + batch], size, grid_size, source=source)
+    return np.concatenate([model_saliency(model, images[i:i + batch], size, grid_size, source=source, **kwargs)
                            for i in range(0, len(images), batch)])
 
 

@@ -37,11 +37,12 @@ def test_localisation_study_scores_every_source_of_every_run(tiny_data, tmp_path
     argv = ['--data', tiny_data, '--num-scenes', '6', '--grid', '4', '--grid-rows', '2', '--out', str(tmp_path / 'o')]
     for run in runs + [('random', runs[0][1], 'none')]:
         argv += ['--run', *run]
+    argv += ['--sources', 'activation', 'gradcam', 'dense_contrast', 'contracam', '--contracam-iters', '2']
     assert load_tool().main(argv) == 0
     res = json.load(open(tmp_path / 'o' / 'localisation.json'))
     assert res['num_scenes'] == 6 and res['uniform'] == 1.0 and np.isfinite(res['centre_prior'])
     for run in ('mocov2', 'scl'):
-        for source in ('activation', 'gradcam', 'dense_contrast'):
+        for source in ('activation', 'gradcam', 'dense_contrast', 'contracam'):
             assert np.isfinite(res['runs'][run][source]), (run, source)
     assert osp.isfile(tmp_path / 'o' / 'localisation_grid.png')
     assert '| scl |' in open(tmp_path / 'o' / 'localisation.md').read()
@@ -84,6 +85,33 @@ def test_eval_gradcam_equals_autograd_on_the_model(tiny_data, tmp_path):
         ref = contrastive_gradcam(feats[-1].detach(), grad)
         ref = torch.nn.functional.interpolate(ref[:, None], size=(2, 2), mode='bilinear', align_corners=False)[0, 0]
         np.testing.assert_allclose(got[i], ref.clamp(0, 1).numpy(), atol=1e-5)
+
+
+def test_contracam_equals_autograd_per_image_and_rounds_only_add(tiny_data, tmp_path):
+    from scl.utils.saliency_geometry import contrastive_gradcam
+    from scl.visualization import contracam
+    _, _, model = checkpoint_of('mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'm')
+    model.eval()
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    got = contracam(model, x, iters=1)
+    assert got.shape == (3, 32, 32)
+    # Reference: one image at a time; its key is its own projection, its negatives the other two images'.
+    with torch.no_grad():
+        proj = torch.nn.functional.normalize(model.neck(model.backbone(x))[0], dim=1)
+    for i in range(3):
+        feats = model.backbone(x[i:i + 1])
+        q = torch.nn.functional.normalize(model.neck(feats)[0], dim=1)[0]
+        others = torch.cat([proj[:i], proj[i + 1:]])
+        loss = -(q @ proj[i] - torch.logsumexp(others @ q, dim=0))
+        grad, = torch.autograd.grad(loss, feats[-1])
+        ref = contrastive_gradcam(feats[-1].detach(), grad)
+        ref = torch.nn.functional.interpolate(ref[:, None], size=(32, 32), mode='bilinear', align_corners=False)
+        torch.testing.assert_close(got[i], ref[0, 0].clamp(0, 1), atol=1e-5, rtol=1e-4)
+    # later rounds look at the painted-over image and can only add to the union
+    two = contracam(model, x, iters=2)
+    assert (two >= got - 1e-6).all() and two.max() <= 1
+    with pytest.raises(ValueError, match='at least 2'):
+        contracam(model, x[:1])
 
 
 def test_centre_prior_and_ratio():

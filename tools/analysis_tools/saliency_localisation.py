@@ -39,7 +39,11 @@ def parse_args(argv=None):
     p.add_argument('--grid', type=int, default=8, help='side of the scored saliency grid')
     p.add_argument('--size', type=int, default=None, help="side the scenes are resized to (default: the config's "
                    'view size)')
-    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'])
+    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'],
+                   help="any of activation, gradcam, dense_contrast (the training step's) and contracam (ContraCAM's "
+                   'procedure, studies only: negatives are the other scenes of each batch of 32)')
+    p.add_argument('--contracam-iters', type=int, default=1, help="ContraCAM's rounds of painting the found region "
+                   'over and looking again (the maps of all rounds are united)')
     p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],
                    help='also score the object masks pooled to S x S cells (a map that knows the objects at the '
                    'resolution of an S x S feature map: 4 for the scene benchmark network (stride 16) on 64 px views)')
@@ -109,7 +113,7 @@ def main(argv=None):
             results['cues'][name] = cue_retrieval(lambda x: extract(model, x, size), scenes, masks,
                                                   fresh[:len(names)], fresh[len(names):])
         for source in args.sources:
-            maps = source_maps(model, images, size, args.grid, source)
+            maps = source_maps(model, images, size, args.grid, source, contracam_iters=args.contracam_iters)
             results['runs'][name][source] = mean_localisation(maps, fractions)
             columns.append((f'{name}: {source}\n{results["runs"][name][source]:.2f}', maps[:args.grid_rows]))
     columns.append((f'centre prior\n{results["centre_prior"]:.2f}', [prior] * args.grid_rows))
