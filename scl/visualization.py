@@ -7,7 +7,8 @@ import mmcv
 import numpy as np
 import torch
 
-from scl.utils.saliency_geometry import contrastive_gradcam, dense_contrast, reduce_feature_map
+from scl.utils.saliency_geometry import (SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
+                                         reduce_feature_map)
 
 PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
@@ -126,7 +127,7 @@ def render_saliency_figure(images: Sequence[np.ndarray],
     return out_path
 
 
-SOURCES = ('activation', 'gradcam', 'dense_contrast')
+SOURCES = SALIENCY_SOURCES
 # Sources for studies only (not computable inside the training step): ContraCAM's published procedure.
 STUDY_SOURCES = SOURCES + ('contracam', )
 

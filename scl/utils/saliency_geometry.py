@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# The saliency sources of SCL's training step (``SCLAlgorithm.saliency_source``); see docs/method.md.
+SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
 REDUCTIONS = ('mean_relu', 'l2')
 
 

@@ -4,7 +4,7 @@ scenes (each source of the model, the run's own store, uniform = 1.0, a centre p
 import os
 import os.path as osp
 
-SOURCES = ('activation', 'gradcam', 'dense_contrast')
+from scl.utils.saliency_geometry import SALIENCY_SOURCES as SOURCES
 
 
 def run_model_config(arm_config, work_dir):

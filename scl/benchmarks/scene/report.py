@@ -2,6 +2,8 @@
 results.json, results.md and the plots."""
 import numpy as np
 
+from scl.utils.saliency_geometry import SALIENCY_SOURCES
+
 # The benchmark can measure only when MoCo v2 is this far above random initialisation (issue 10).
 VALIDITY = dict(linear_top1=10.0, top1_1pct=5.0)
 # The question it answers: SCL - MoCo v2 at least this much, with a 95 % interval that excludes 0.
@@ -199,12 +201,13 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
                      + f' | {_iv(d.get("localisation"), 3)} |')
     lines += ['', '## Localisation of every source (held-out scenes, mean over seeds)', '',
               f'Uniform = 1.00; a centred Gaussian prior scores **{summary["localisation_centre_prior"]:.3f}**.', '',
-              '| model | ' + ' | '.join(SOURCES_MD) + ' |', '| --- | ' + ' | '.join('---' for _ in SOURCES_MD) + ' |']
+              '| model | ' + ' | '.join(SALIENCY_SOURCES) + ' |',
+              '| --- | ' + ' | '.join('---' for _ in SALIENCY_SOURCES) + ' |']
     for a in rows:
         if a == 'supervised':
             continue
         lines.append(f'| {name[a]} | ' + ' | '.join(
-            _fmt(mean_std(_values(per_seed, a, f'localisation_{s}')), 3) for s in SOURCES_MD) + ' |')
+            _fmt(mean_std(_values(per_seed, a, f'localisation_{s}')), 3) for s in SALIENCY_SOURCES) + ' |')
     if stress:
         sp = records.get(stress, {})
         lines += ['', f'## Stress variant: `{stress}` backgrounds', '',
@@ -246,7 +249,6 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
         f.write('\n'.join(lines))
 
 
-SOURCES_MD = ('activation', 'gradcam', 'dense_contrast')
 
 
 def zoo_table(records, summary, arms, labels):

@@ -7,14 +7,13 @@ from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from scl.utils.saliency_geometry import (REDUCTIONS, contrastive_gradcam, dense_contrast, reduce_feature_map,
-                                         warp_to_image_grid)
+from scl.utils.saliency_geometry import (REDUCTIONS, SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
+                                         reduce_feature_map, warp_to_image_grid)
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
 FLIP_AXES = {'horizontal': (True, False), 'vertical': (False, True), 'diagonal': (True, True)}
 ALGORITHM_KEYS = ['crop_bbox', 'saliency_score', 'view_flip', 'view_flip_direction']
-SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
 
 
 @MODELS.register_module()
