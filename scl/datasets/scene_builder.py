@@ -157,6 +157,12 @@ class SceneConfig:
     patch survives; patch side ``max(2, canvas // 32)`` to ``max(2, round(canvas * max_patch_fraction))`` px), or
     under a crop of scikit-image's brick / grass / gravel textures, or under a finer field. ``'photos'`` pastes
     the garments onto random crops of the ~20 real photos (which contain their own objects: the stress variant).
+
+    ``scene_background_pool``: 0 (the default) gives every scene a background of its own. ``N > 0`` makes the scenes
+    of each split share ``N`` backgrounds of the mode, drawn once from the split's background stream (each scene takes
+    one at random, flipped at random), so a scene's background no longer tells it from the others: a study of whether
+    instance discrimination then looks at the objects. The classification images keep fresh backgrounds (the probe
+    data stays the same).
     """
     num_train: int = 300
     num_val: int = 100
@@ -172,6 +178,7 @@ class SceneConfig:
     background: str = 'textures'
     max_patch_fraction: float = 1 / 16
     extra_backgrounds: tuple = field(default_factory=tuple)
+    scene_background_pool: int = 0
 
 
 def find_textures():
@@ -352,6 +359,26 @@ class BackgroundSource:
                        '0.35-0.75; texture = a normalised greyscale texture crop times 20-45; field = a finer '
                        'field (8-16 cells, spread 25)')
         return out
+
+
+class PooledBackgrounds:
+    """``pool`` backgrounds of ``source`` drawn once (side ``size``) and shared: each call returns one of them at
+    random, flipped left-right at random (see ``SceneConfig.scene_background_pool``)."""
+
+    def __init__(self, source, pool, rng, size):
+        if pool < 1:
+            raise ValueError(f'a background pool needs at least one background, got {pool}')
+        self.size = size
+        self.pool = [source(rng, size) for _ in range(pool)]
+
+    def __call__(self, rng, size):
+        if size != self.size:
+            raise ValueError(f'this pool holds {self.size} px backgrounds, asked for {size} px')
+        i = int(rng.integers(len(self.pool)))
+        img, recipe = self.pool[i]
+        flip = bool(rng.random() < 0.5)
+        # a copy: the scene is drawn on it, the pool stays clean
+        return (img[:, ::-1] if flip else img).copy(), dict(recipe, pool_index=i, flipped=flip)
 
 
 class _Tally:
@@ -556,6 +583,9 @@ def check_config(cfg):
     if not 0 < cfg.max_patch_fraction <= 0.25:
         raise ValueError(f'max_patch_fraction must be in (0, 1/4] (at least 4 patches a side), '
                          f'got {cfg.max_patch_fraction}')
+    if cfg.scene_background_pool < 0:
+        raise ValueError(f'scene_background_pool must be 0 (a background per scene) or the number of backgrounds '
+                         f'the scenes share, got {cfg.scene_background_pool}')
 
 
 # The random streams: SeedSequence(seed).spawn(4) gives one per split, in this order; each split's sequence spawns
@@ -587,10 +617,12 @@ def build_scene_dataset(out_dir, cfg=None, fmnist_dir=None):
                                    cfg.max_patch_fraction)
     streams = [s.spawn(2) for s in np.random.SeedSequence(cfg.seed).spawn(len(SPLITS))]
     rngs = [(np.random.default_rng(o), np.random.default_rng(b)) for o, b in streams]
-    n_train, a_train, t_train = write_scene_split(out_dir, 'train', cfg.num_train, rngs[0][0], backgrounds,
+    scene_bgs = [PooledBackgrounds(backgrounds, cfg.scene_background_pool, rngs[i][1], cfg.canvas)
+                 if cfg.scene_background_pool else backgrounds for i in (0, 1)]
+    n_train, a_train, t_train = write_scene_split(out_dir, 'train', cfg.num_train, rngs[0][0], scene_bgs[0],
                                                   fm['train_images'], fm['train_labels'], cfg, bg_rng=rngs[0][1])
-    n_val, a_val, t_val = write_scene_split(out_dir, 'val', cfg.num_val, rngs[1][0], backgrounds, fm['test_images'],
-                                            fm['test_labels'], cfg, bg_rng=rngs[1][1])
+    n_val, a_val, t_val = write_scene_split(out_dir, 'val', cfg.num_val, rngs[1][0], scene_bgs[1],
+                                            fm['test_images'], fm['test_labels'], cfg, bg_rng=rngs[1][1])
     c_train, t_ctrain = write_cls_split(out_dir, 'train', cfg.num_cls_train, rngs[2][0], backgrounds,
                                         fm['train_images'], fm['train_labels'], cfg, bg_rng=rngs[2][1])
     c_test, t_ctest = write_cls_split(out_dir, 'test', cfg.num_cls_test, rngs[3][0], backgrounds,
@@ -602,6 +634,7 @@ def build_scene_dataset(out_dir, cfg=None, fmnist_dir=None):
         background_mode=cfg.background,
         background=dict(
             backgrounds.describe(),
+            scene_pool=cfg.scene_background_pool,
             streams={split: dict(seed=cfg.seed, spawn_key=[list(o.spawn_key), list(b.spawn_key)],
                                  used=tally.as_dict())
                      for split, (o, b), tally in zip(SPLITS, streams, tallies)},

@@ -153,6 +153,34 @@ def test_photos_mode_keeps_the_objects_of_the_textures_mode(tmp_path):
     assert not filecmp.cmp(tmp_path / 't/scenes/train/000000.png', tmp_path / 'p/scenes/train/000000.png', False)
 
 
+def test_scene_background_pool_shares_backgrounds_and_keeps_the_rest(tmp_path):
+    from scl.evaluation import scene_union_masks
+    from scl.visualization import load_rgb
+    build_scene_dataset(str(tmp_path / 'own'), SMALL)
+    meta = build_scene_dataset(str(tmp_path / 'pool'), SceneConfig(**{**SMALL.__dict__, 'scene_background_pool': 2}))
+    assert meta['background']['scene_pool'] == 2 and meta['config']['scene_background_pool'] == 2
+    for split in ('train', 'val'):
+        own, pool = (json.load(open(tmp_path / d / f'scenes/annotations/instances_{split}.json'))
+                     for d in ('own', 'pool'))
+        assert own['annotations'] == pool['annotations']  # the same garments at the same places
+        assert {img['background']['pool_index'] for img in pool['images']} <= {0, 1}
+        # outside every object, scenes with the same pool index show the same pixels once their flip is undone
+        union = scene_union_masks(tmp_path / 'pool' / f'scenes/annotations/instances_{split}.json')
+        first = {}
+        for img in pool['images']:
+            rgb = load_rgb(str(tmp_path / 'pool' / 'scenes' / split / img['file_name']))
+            free = ~union[img['file_name']]
+            if img['background']['flipped']:
+                rgb, free = rgb[:, ::-1], free[:, ::-1]
+            ref, ref_free = first.setdefault(img['background']['pool_index'], (rgb, free))
+            np.testing.assert_array_equal(rgb[free & ref_free], ref[free & ref_free])
+        assert len(first) == 2 or len(pool['images']) < 4
+    # the classification images keep a fresh background each: byte for byte those of the default
+    assert tree_equal(str(tmp_path / 'own/cls'), str(tmp_path / 'pool/cls'))
+    with pytest.raises(ValueError, match='scene_background_pool'):
+        build_scene_dataset(str(tmp_path / 'bad'), SceneConfig(**{**SMALL.__dict__, 'scene_background_pool': -1}))
+
+
 @pytest.mark.parametrize('grid,patch', [(4, 2), (6, 3), (16, 4), (32, 8)])
 def test_shuffled_patches_keep_no_source_region_larger_than_one_patch(grid, patch):
     """Every output tile is a whole source tile, and no two source neighbours stay joined (4-neighbourhood)."""
