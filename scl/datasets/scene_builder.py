@@ -158,6 +158,9 @@ class SceneConfig:
     under a crop of scikit-image's brick / grass / gravel textures, or under a finer field. ``'photos'`` pastes
     the garments onto random crops of the ~20 real photos (which contain their own objects: the stress variant).
 
+    ``background_kinds``: the ``textures`` layers to draw from (empty, the default: all; e.g. ``('field', )`` for
+    smooth, texture-free backgrounds).
+
     ``scene_background_pool``: 0 (the default) gives every scene a background of its own. ``N > 0`` makes the scenes
     of each split share ``N`` backgrounds of the mode, drawn once from the split's background stream (each scene takes
     one at random, flipped at random), so a scene's background no longer tells it from the others: a study of whether
@@ -179,6 +182,7 @@ class SceneConfig:
     max_patch_fraction: float = 1 / 16
     extra_backgrounds: tuple = field(default_factory=tuple)
     scene_background_pool: int = 0
+    background_kinds: tuple = field(default_factory=tuple)
 
 
 def find_textures():
@@ -272,13 +276,15 @@ class BackgroundSource:
         photo_paths (list[str]): Photos: cropped whole (``photos``) or cut into shuffled patches (``textures``).
         texture_paths (list[str]): Texture photos for the ``texture`` layer of ``textures`` (may be empty).
         max_patch_fraction (float): Largest patch side as a fraction of the image side. Defaults to 1/16.
+        kinds (tuple[str], optional): The ``textures`` layers to draw from (a subset of ``TEXTURE_KINDS``); defaults
+            to all of them (``texture`` only with scikit-image's texture photos).
 
     Raises:
         ValueError: Unknown mode or a patch fraction outside (0, 1/4].
         DataSourceError: No readable photo.
     """
 
-    def __init__(self, mode, photo_paths, texture_paths=(), max_patch_fraction=1 / 16):
+    def __init__(self, mode, photo_paths, texture_paths=(), max_patch_fraction=1 / 16, kinds=None):
         if mode not in BACKGROUND_MODES:
             raise ValueError(f'unknown background mode {mode!r}: choose one of {", ".join(BACKGROUND_MODES)} '
                              "('textures', the default, draws a fresh object-free background for every image; "
@@ -296,6 +302,11 @@ class BackgroundSource:
         self.texture_paths = [self.texture_paths[i] for i in keep]
         self.textures = [self.textures[i].astype(np.float32) for i in keep]
         self.kinds = [k for k in TEXTURE_KINDS if k != 'texture' or self.textures] if mode == 'textures' else ['photo']
+        if kinds and mode == 'textures':
+            unknown = set(kinds) - set(self.kinds)
+            if unknown:
+                raise ValueError(f'background kinds {sorted(unknown)} are not available: choose from {self.kinds}')
+            self.kinds = [k for k in self.kinds if k in kinds]
 
     def patch_sizes(self, size):
         """The patch sides (px) the ``patches`` layer draws from for an image of side ``size``."""
@@ -614,7 +625,7 @@ def build_scene_dataset(out_dir, cfg=None, fmnist_dir=None):
     check_config(cfg)
     fm = load_fashion_mnist(fmnist_dir)
     backgrounds = BackgroundSource(cfg.background, find_background_photos(cfg.extra_backgrounds), find_textures(),
-                                   cfg.max_patch_fraction)
+                                   cfg.max_patch_fraction, kinds=tuple(cfg.background_kinds))
     streams = [s.spawn(2) for s in np.random.SeedSequence(cfg.seed).spawn(len(SPLITS))]
     rngs = [(np.random.default_rng(o), np.random.default_rng(b)) for o, b in streams]
     scene_bgs = [PooledBackgrounds(backgrounds, cfg.scene_background_pool, rngs[i][1], cfg.canvas)

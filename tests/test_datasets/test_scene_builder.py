@@ -153,6 +153,15 @@ def test_photos_mode_keeps_the_objects_of_the_textures_mode(tmp_path):
     assert not filecmp.cmp(tmp_path / 't/scenes/train/000000.png', tmp_path / 'p/scenes/train/000000.png', False)
 
 
+def test_background_kinds_restrict_the_layers(tmp_path):
+    meta = build_scene_dataset(str(tmp_path / 'f'), SceneConfig(**{**SMALL.__dict__, 'background_kinds': ('field', )}))
+    assert meta['background']['kinds'] == ['field']
+    for split in ('scenes/train', 'scenes/val', 'cls/train', 'cls/test'):
+        assert set(meta['background']['streams'][split]['used']['kinds']) == {'field'}
+    with pytest.raises(ValueError, match='not available'):
+        build_scene_dataset(str(tmp_path / 'x'), SceneConfig(**{**SMALL.__dict__, 'background_kinds': ('lava', )}))
+
+
 def test_scene_background_pool_shares_backgrounds_and_keeps_the_rest(tmp_path):
     from scl.evaluation import scene_union_masks
     from scl.visualization import load_rgb

@@ -36,6 +36,9 @@ def parse_args(argv=None):
                    'objects of their own (the v1 data, a stress variant)')
     p.add_argument('--max-patch-fraction', type=float, default=d.max_patch_fraction,
                    help='textures: largest shuffled-patch side as a fraction of the image side')
+    p.add_argument('--background-kinds', nargs='+', default=list(d.background_kinds),
+                   choices=['patches', 'texture', 'field'], help='the textures layers to draw from (default: all; '
+                   'field alone gives smooth backgrounds without texture)')
     p.add_argument('--scene-background-pool', type=int, default=d.scene_background_pool,
                    help='0 (default): every scene has a background of its own; N: the scenes of each split share N '
                    'backgrounds (a study of background as the cue of instance discrimination)')
@@ -53,7 +56,8 @@ def main(argv=None):
         max_objects=args.max_objects, min_object_size=args.min_object_size, max_object_size=args.max_object_size,
         num_cls_train=args.num_cls_train, num_cls_test=args.num_cls_test, cls_size=args.cls_size, seed=args.seed,
         background=args.background, max_patch_fraction=args.max_patch_fraction,
-        extra_backgrounds=tuple(args.backgrounds), scene_background_pool=args.scene_background_pool)
+        extra_backgrounds=tuple(args.backgrounds), scene_background_pool=args.scene_background_pool,
+        background_kinds=tuple(args.background_kinds))
     t0 = time.time()
     try:
         meta = build_scene_dataset(args.out_dir, cfg, fmnist_dir=args.fmnist_dir)
