@@ -303,3 +303,31 @@ def test_logged_curve_keeps_a_hook_metric_once_per_run_and_the_resumed_records(t
     assert curve['loss'] == [(50, 5.0), (100, 4.8), (150, 4.6), (200, 4.5), (250, 4.4)]  # the resumed run wins
     assert curve['knn/top1'] == [(100, 20.0), (200, 22.0)]
     assert runs.compute_seconds(str(tmp_path)) == pytest.approx(0.3 * 250)
+
+
+def test_logged_iter_reads_the_last_training_iteration(tmp_path):
+    log = tmp_path / 'pretrain.log'
+    assert runs.logged_iter(str(log)) == 0  # no file yet
+    log.write_text('$ python tools/train.py ...\n'
+                   '12/03 11:28:06 - mmengine - INFO - Iter(train) [  50/4000]  lr: 8.4e-03  loss: 4.55\n'
+                   '12/03 11:29:06 - mmengine - INFO - Iter(train) [1050/4000]  lr: 8.3e-03  loss: 4.50\n'
+                   '12/03 11:29:07 - mmengine - INFO - Saving checkpoint at 1050 iterations\n')
+    assert runs.logged_iter(str(log)) == 1050
+
+
+def test_side_by_side_pretrains_every_run_and_a_failure_spares_the_others(tiny_data, tiny_preset, tmp_path):
+    out = str(tmp_path / 'sb')
+    datas = dict(textures=tiny_data, photos=str(tmp_path / 'missing'))
+    finals = runs.pretrain_side_by_side(out, [('textures', 0, 'mocov2'), ('textures', 1, 'mocov2')], datas,
+                                        tiny_preset, jobs=2, threads=1, poll_s=0.2)
+    assert finals == [runs.final_checkpoint(out, s, 'mocov2', tiny_preset) for s in (0, 1)]
+    for s in (0, 1):
+        assert osp.isfile(finals[s])
+        log = osp.join(runs.run_dir(out, s, 'mocov2'), 'pretrain.log')
+        assert open(log).read().startswith('$ OMP_NUM_THREADS=1 ')
+        assert runs.logged_iter(log) == tiny_preset['pretrain_iters']
+    # one run without its data fails; the other still finishes, then the failure is raised with its log's tail
+    with pytest.raises(RuntimeError, match='pretraining failed'):
+        runs.pretrain_side_by_side(out, [('photos', 0, 'mocov2'), ('textures', 2, 'mocov2')], datas, tiny_preset,
+                                   jobs=2, threads=1, poll_s=0.2)
+    assert osp.isfile(runs.final_checkpoint(out, 2, 'mocov2', tiny_preset))

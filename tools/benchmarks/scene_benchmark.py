@@ -19,7 +19,9 @@ same command resumes: finished stages are read from ``<out>/records.json`` and a
 from its last checkpoint. On a machine without that working directory, ``--records-from
 docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
 taken only if the preset values it depends on are unchanged: the anchors survive a longer pretraining schedule).
-``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains). Writes
+``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains).
+``--jobs 3`` pretrains the unfinished runs three at a time (the CPUs shared out, at least one thread each) before it
+evaluates: on 2 cores barely sooner than one after another, for machines where one run leaves cores idle. Writes
 results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md, PNGs and
 zoo_table.md (the model zoo pages' table) to ``--report-dir`` (default ``--out``), with a progress bar and ETA.
 """
@@ -53,12 +55,18 @@ def parse_args(argv=None):
     p.add_argument('--evaluate-only', action='store_true', help='score finished runs; pretrain nothing')
     p.add_argument('--report-only', action='store_true', help='write the report from records.json; run nothing')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the evaluation')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='pretrain up to this many runs side by side before evaluating, each with the CPUs shared out '
+                   '(at least one thread each)')
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
     p.add_argument('--records-from', metavar='RESULTS_JSON',
                    help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
                    "stages count as done where the values of this preset they depend on are unchanged and they were "
                    "scored at its probe size, so a machine without that run's checkpoints continues it")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f'--jobs must be at least 1, got {args.jobs}')
+    return args
 
 
 def stages(args):
@@ -196,6 +204,10 @@ def main(argv=None):
     if args.records_from:
         save()  # what was taken is this run's from now on
     todo = [] if args.report_only else [s for s in stages(args) if not done(*s)]
+    pending = [(bg, seed, what) for bg, seed, what in todo
+               if what in A.ARMS and not osp.isfile(runs.final_checkpoint(out, seed, what, preset, bg))]
+    if args.jobs > 1 and pending and not args.evaluate_only:
+        runs.pretrain_side_by_side(out, pending, datas, preset, args.jobs)
     evaluators = {}
     bar = tqdm(todo, desc='scene benchmark', unit='stage')
     for bg, seed, what in bar:

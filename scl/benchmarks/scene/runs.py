@@ -3,8 +3,11 @@ resumed from the last checkpoint when an earlier invocation was interrupted."""
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -47,23 +50,27 @@ def pretrain_options(arm, data, preset, seed):
     ] + knn_options(cfg, data, every) + arm.overrides
 
 
-def train(config, work_dir, options, log, resume=False):
+def train(config, work_dir, options, log, resume=False, threads=None):
     """``tools/train.py config --work-dir work_dir --cfg-options ...`` in a subprocess (its output goes to ``log``,
-    appended); ``resume`` continues from the work dir's last checkpoint."""
+    appended); ``resume`` continues from the work dir's last checkpoint; ``threads`` sets its OpenMP / MKL threads
+    (default: inherited)."""
     cmd = [sys.executable, osp.join(repo_root(), 'tools', 'train.py'), config, '--work-dir', work_dir]
     cmd += (['--resume'] if resume else []) + ['--cfg-options'] + options
+    env = None
+    if threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     os.makedirs(osp.dirname(osp.abspath(log)), exist_ok=True)
     with open(log, 'a') as f:
-        f.write('$ ' + ' '.join(cmd) + '\n')
+        f.write('$ ' + (f'OMP_NUM_THREADS={threads} ' if threads else '') + ' '.join(cmd) + '\n')
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=repo_root())
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=repo_root(), env=env)
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
         raise RuntimeError(f'pretraining failed (exit {proc.returncode}; log: {log}):\n{tail}')
 
 
-def pretrain(out, seed, name, data, preset, background='textures', arm=None):
+def pretrain(out, seed, name, data, preset, background='textures', arm=None, threads=None):
     """Pretrain the arm ``name`` (or ``arm``, an :class:`Arm` run under that name) for one seed unless its final
     checkpoint exists; resume an interrupted run. Returns the final checkpoint."""
     arm = arm or ARMS[name]
@@ -73,10 +80,54 @@ def pretrain(out, seed, name, data, preset, background='textures', arm=None):
     rd = run_dir(out, seed, name, background)
     wd = osp.join(rd, 'pretrain')
     resume = osp.isfile(osp.join(wd, 'last_checkpoint'))
-    train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume)
+    train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume,
+          threads)
     if not osp.isfile(final):
         raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without {final}')
     return final
+
+
+_ITER = re.compile(r'Iter\(train\) \[\s*(\d+)/\d+\]')
+
+
+def logged_iter(log):
+    """The last training iteration an mmengine log file reports (0 if none, or no file)."""
+    if not osp.isfile(log):
+        return 0
+    with open(log, errors='replace') as f:
+        found = _ITER.findall(f.read())
+    return int(found[-1]) if found else 0
+
+
+def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0):
+    """Pretrain ``runs`` (``(background, seed, arm)`` triples; ``datas`` maps a background to its data directory) up
+    to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: the CPUs shared out, at least 1); for
+    machines where one small run leaves cores idle (on 2 cores, three one-thread runs of the CPU preset took 35
+    minutes per run against about 37 for one two-thread run: docs/benchmarks/scene/discussion.md, "Cost"). A bar
+    shows the iterations logged by all runs with an ETA. A failed run does not stop the others; the first failure is
+    raised once all have ended. Returns the final checkpoints in ``runs``' order."""
+    from tqdm import tqdm
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    logs = [osp.join(run_dir(out, seed, arm, bg), 'pretrain.log') for bg, seed, arm in runs]
+    start = [logged_iter(log) for log in logs]
+    n = preset['pretrain_iters']
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(pretrain, out, seed, arm, datas[bg], preset, bg, threads=threads)
+                   for bg, seed, arm in runs]
+        with tqdm(total=n * len(runs), initial=sum(start), desc=f'pretraining {len(runs)} runs, {jobs} at a time',
+                  unit='iter') as bar:
+            while True:
+                finished = all(f.done() for f in futures)
+                done = sum(n if f.done() and not f.exception() else min(n, logged_iter(log))
+                           for f, log in zip(futures, logs))
+                bar.update(max(0, done - bar.n))
+                if finished:
+                    break
+                time.sleep(poll_s)
+    errors = [f.exception() for f in futures if f.exception()]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
 
 
 def compute_seconds(work_dir):
