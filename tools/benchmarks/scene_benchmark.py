@@ -196,6 +196,9 @@ def main(argv=None):
     def done(bg, seed, what):
         return scored_at(recs.get(bg, {}).get(str(seed), {}).get(what), preset['probe_size'])
 
+    def unpretrained(bg, seed, what):
+        return what in A.ARMS and not osp.isfile(runs.final_checkpoint(out, seed, what, preset, bg))
+
     def save():
         with open(rec_path + '.tmp', 'w') as f:
             json.dump(dict(records=recs, curves=curves, wall_times_s=walls), f, indent=1)
@@ -204,16 +207,15 @@ def main(argv=None):
     if args.records_from:
         save()  # what was taken is this run's from now on
     todo = [] if args.report_only else [s for s in stages(args) if not done(*s)]
-    pending = [(bg, seed, what) for bg, seed, what in todo
-               if what in A.ARMS and not osp.isfile(runs.final_checkpoint(out, seed, what, preset, bg))]
-    if args.jobs > 1 and pending and not args.evaluate_only:
-        runs.pretrain_side_by_side(out, pending, datas, preset, args.jobs)
+    if args.jobs > 1 and not args.evaluate_only:
+        pending = [s for s in todo if unpretrained(*s)]
+        if pending:
+            runs.pretrain_side_by_side(out, pending, datas, preset, args.jobs)
     evaluators = {}
     bar = tqdm(todo, desc='scene benchmark', unit='stage')
     for bg, seed, what in bar:
         bar.set_postfix_str(f'{bg} seed {seed} {what}')
-        if what not in ('random_init', 'supervised') and not osp.isfile(
-                runs.final_checkpoint(out, seed, what, preset, bg)) and args.evaluate_only:
+        if args.evaluate_only and unpretrained(bg, seed, what):
             continue
         if bg not in evaluators:
             evaluators[bg] = Evaluator(datas[bg], preset)
