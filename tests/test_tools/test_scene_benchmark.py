@@ -331,3 +331,37 @@ def test_side_by_side_pretrains_every_run_and_a_failure_spares_the_others(tiny_d
         runs.pretrain_side_by_side(out, [('photos', 0, 'mocov2'), ('textures', 2, 'mocov2')], datas, tiny_preset,
                                    jobs=2, threads=1, poll_s=0.2)
     assert osp.isfile(runs.final_checkpoint(out, 2, 'mocov2', tiny_preset))
+
+
+def test_lone_run_gets_every_cpu_and_side_by_side_runs_share_them():
+    assert runs.shared_threads(jobs=2, n_runs=1, cpus=2) == 2
+    assert runs.shared_threads(jobs=2, n_runs=3, cpus=2) == 1
+    assert runs.shared_threads(jobs=3, n_runs=3, cpus=16) == 5
+    assert runs.shared_threads(jobs=4, n_runs=4, cpus=2) == 1
+
+
+def test_invocations_sharing_a_records_file_keep_each_others_stages(tmp_path):
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    path = str(tmp_path / 'records.json')
+    first, second = sb.load_records(path), sb.load_records(path)  # both started before either finished a stage
+    rec = dict(linear_top1=60.0, probe_size=64)
+    first['records'].setdefault('textures', {})['0'] = dict(mocov2=rec, centre_prior=1.3)
+    first['wall_times_s'].setdefault('textures', {})['0'] = {'mocov2/pretrain': 10.0, 'mocov2/evaluate': 2.0}
+    sb.sync_records(path, first, {('textures', 0, 'mocov2')})
+    second['records'].setdefault('textures', {})['0'] = dict(scl=dict(rec, linear_top1=61.0), centre_prior=1.3)
+    second['records'].setdefault('photos', {})['0'] = dict(scl=dict(rec, linear_top1=50.0))
+    second['curves'].setdefault('photos', {})['0'] = dict(scl={'loss': [[10, 1.0]]})
+    sb.sync_records(path, second, {('textures', 0, 'scl'), ('photos', 0, 'scl')})
+    on_disk = sb.load_records(path)
+    assert on_disk == second  # the second invocation sees the first one's stage too
+    assert set(on_disk['records']['textures']['0']) == {'mocov2', 'scl', 'centre_prior'}
+    assert on_disk['records']['photos']['0']['scl']['linear_top1'] == 50.0
+    assert on_disk['wall_times_s']['textures']['0'] == {'mocov2/pretrain': 10.0, 'mocov2/evaluate': 2.0}
+    assert on_disk['curves']['photos']['0']['scl'] == {'loss': [[10, 1.0]]}
+    # reading without writing: the first invocation picks up the second's stages, the file is untouched
+    sb.sync_records(path, first, {('textures', 0, 'mocov2')}, write=False)
+    assert first == on_disk
+    # a stage this invocation did not finish is never written over from its stale memory
+    first['records']['textures']['0']['scl'] = dict(rec, linear_top1=0.0)
+    sb.sync_records(path, first, {('textures', 0, 'mocov2')})
+    assert sb.load_records(path)['records']['textures']['0']['scl']['linear_top1'] == 61.0

@@ -19,7 +19,8 @@ same command resumes: finished stages are read from ``<out>/records.json`` and a
 from its last checkpoint. On a machine without that working directory, ``--records-from
 docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
 taken only if the preset values it depends on are unchanged: the anchors survive a longer pretraining schedule).
-``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains).
+``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains);
+invocations sharing ``--out`` merge records.json stage by stage and skip the stages another one has finished.
 ``--jobs 3`` pretrains the unfinished runs three at a time (the CPUs shared out, at least one thread each) before it
 evaluates: on 2 cores barely sooner than one after another, for machines where one run leaves cores idle. Writes
 results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md, PNGs and
@@ -105,6 +106,31 @@ def load_records(path):
     return dict(records={}, curves={}, wall_times_s={})
 
 
+SECTIONS = ('records', 'curves', 'wall_times_s')
+
+
+def sync_records(path, state, mine, write=True):
+    """Merge ``state`` with the records file at ``path`` as it is now: the stages this invocation finished (``mine``,
+    ``(background, seed, what)`` triples) from ``state``, every other stage from the file, so that invocations sharing
+    a working directory (one pretraining with ``--jobs``, another ``--evaluate-only`` or pretraining other arms) never
+    drop each other's records. Updates ``state`` in place; with ``write``, writes the merge back atomically (an
+    interruption never leaves a half-written file)."""
+    disk = load_records(path)
+    for bg, seed, what in mine:
+        for section in SECTIONS:
+            slot = state[section].get(bg, {}).get(str(seed), {})
+            for k, v in slot.items():  # a stage writes its own key, '<what>/...' times, and its seed's centre prior
+                if k == what or k.startswith(what + '/') or (section == 'records' and k == 'centre_prior'):
+                    disk.setdefault(section, {}).setdefault(bg, {}).setdefault(str(seed), {})[k] = v
+    for section in SECTIONS:
+        state[section].clear()
+        state[section].update(disk.get(section, {}))
+    if write:
+        with open(path + '.tmp', 'w') as f:
+            json.dump({k: state[k] for k in SECTIONS}, f, indent=1)
+        os.replace(path + '.tmp', path)
+
+
 def scored_at(rec, probe_size):
     """Whether a stage's record is finished and probed at ``probe_size`` (records before v2.1 carry none: 32 px)."""
     return isinstance(rec, dict) and 'linear_top1' in rec and rec.get('probe_size', 32) == probe_size
@@ -178,9 +204,11 @@ def main(argv=None):
     os.makedirs(report_dir, exist_ok=True)
     rec_path = osp.join(out, 'records.json')
     state = load_records(rec_path)
+    mine = set()  # the stages this invocation finished or took: what it writes over the records file
     if args.records_from:
         with open(args.records_from) as f:
             taken, left = merge_records(state, json.load(f), args.preset, preset)
+        mine.update((bg, int(seed), what) for bg, seed, what in taken)
         print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
         for (bg, seed, what), keys in sorted(left.items()):
             print(f'  not taken (preset {args.preset!r} changed {", ".join(keys)} since): {bg} seed {seed} {what}')
@@ -200,9 +228,7 @@ def main(argv=None):
         return what in A.ARMS and not osp.isfile(runs.final_checkpoint(out, seed, what, preset, bg))
 
     def save():
-        with open(rec_path + '.tmp', 'w') as f:
-            json.dump(dict(records=recs, curves=curves, wall_times_s=walls), f, indent=1)
-        os.replace(rec_path + '.tmp', rec_path)  # an interruption never leaves a half-written file
+        sync_records(rec_path, state, mine)
 
     if args.records_from:
         save()  # what was taken is this run's from now on
@@ -215,6 +241,9 @@ def main(argv=None):
     bar = tqdm(todo, desc='scene benchmark', unit='stage')
     for bg, seed, what in bar:
         bar.set_postfix_str(f'{bg} seed {seed} {what}')
+        sync_records(rec_path, state, mine, write=False)
+        if done(bg, seed, what):  # another invocation in this working directory finished it meanwhile
+            continue
         if args.evaluate_only and unpretrained(bg, seed, what):
             continue
         if bg not in evaluators:
@@ -239,6 +268,7 @@ def main(argv=None):
             curves.setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(wd)
             walls.setdefault(bg, {}).setdefault(str(seed), {})[f'{what}/pretrain'] = runs.compute_seconds(wd)
         walls.setdefault(bg, {}).setdefault(str(seed), {})[f'{what}/evaluate'] = round(time.time() - t0, 1)
+        mine.add((bg, seed, what))
         save()
     bar.close()
     write_report(args, out, report_dir, preset, recs, curves, walls, datas, evaluators)

@@ -99,15 +99,22 @@ def logged_iter(log):
     return int(found[-1]) if found else 0
 
 
+def shared_threads(jobs, n_runs, cpus=None):
+    """OpenMP threads for each of ``n_runs`` runs pretrained up to ``jobs`` at a time: the CPUs shared out among the
+    runs that can run at once, at least 1 each (a lone unfinished run gets every CPU)."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, min(jobs, n_runs)))
+
+
 def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0):
     """Pretrain ``runs`` (``(background, seed, arm)`` triples; ``datas`` maps a background to its data directory) up
-    to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: the CPUs shared out, at least 1); for
+    to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: the CPUs shared out among at most ``jobs``
+    runs, at least 1 each, so that a single unfinished run gets every CPU); for
     machines where one small run leaves cores idle (on 2 cores, three one-thread runs of the CPU preset took 35
     minutes per run against about 37 for one two-thread run: docs/benchmarks/scene/discussion.md, "Cost"). A bar
     shows the iterations logged by all runs with an ETA. A failed run does not stop the others; the first failure is
     raised once all have ended. Returns the final checkpoints in ``runs``' order."""
     from tqdm import tqdm
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or shared_threads(jobs, len(runs))
     logs = [osp.join(run_dir(out, seed, arm, bg), 'pretrain.log') for bg, seed, arm in runs]
     start = [logged_iter(log) for log in logs]
     n = preset['pretrain_iters']
