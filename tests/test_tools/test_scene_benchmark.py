@@ -71,6 +71,17 @@ def test_summary_has_every_field_and_reads_the_goal_from_intervals():
     assert crops['n'] == 1 and crops['mean'] == -1.0 and math.isinf(crops['high'])
 
 
+def test_an_interval_from_two_seeds_is_never_read_as_a_result():
+    recs = json.loads(json.dumps(RECORDS))
+    del recs['textures']['2']['scl']
+    recs['textures']['1']['scl']['linear_top1'] = 59.9  # differences +3.0, +2.9
+    s = R.summarise(recs, ['mocov2', 'scl'])
+    iv = s['paired_deltas']['scl']['linear_top1']
+    assert iv['n'] == 2 and iv['low'] > 0  # the interval alone would exclude 0
+    assert not R.excludes_zero(iv) and not s['goal']['delta_linear_top1']['met']
+    assert R._iv(iv).endswith('(2 seeds: too few to read)')
+
+
 def test_zoo_table_rows_and_verdict():
     s = R.summarise(RECORDS, ['mocov2', 'scl', 'scl_crops_only'])
     labels = {a: A.ARMS[a].label for a in A.ARMS}
