@@ -99,14 +99,14 @@ def figure_args(argv):
     return out
 
 
+SECTIONS = ('records', 'curves', 'wall_times_s')  # what records.json holds, each {background: {seed: {key: ...}}}
+
+
 def load_records(path):
     if osp.isfile(path):
         with open(path) as f:
             return json.load(f)
-    return dict(records={}, curves={}, wall_times_s={})
-
-
-SECTIONS = ('records', 'curves', 'wall_times_s')
+    return {k: {} for k in SECTIONS}
 
 
 def sync_records(path, state, mine, write=True):
