@@ -7,8 +7,8 @@ import mmcv
 import numpy as np
 import torch
 
-from scl.utils.saliency_geometry import (SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
-                                         reduce_feature_map)
+from scl.utils.saliency_geometry import (MODEL_FREE_SOURCES, SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
+                                         reduce_feature_map, spectral_residual)
 
 PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
@@ -129,7 +129,7 @@ def render_saliency_figure(images: Sequence[np.ndarray],
 
 SOURCES = SALIENCY_SOURCES
 # Sources for studies only (not computable inside the training step): ContraCAM's published procedure.
-STUDY_SOURCES = SOURCES + ('contracam', )
+STUDY_SOURCES = SOURCES + MODEL_FREE_SOURCES + ('contracam', )
 
 
 def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
@@ -145,6 +145,7 @@ def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: in
       on the query backbone's last feature map (one backward per batch, weights untouched);
     - ``'dense_contrast'``: the key neck at every location of the key encoder's map, log-softmax of the image's key
       against the queue;
+    - ``'spectral_residual'``: the image's pixels alone (model-free, :func:`spectral_residual`);
     - ``'contracam'`` (studies only): ContraCAM's procedure (Mo et al. 2021) over the images passed together, see
       :func:`contracam`, with ``contracam_iters`` rounds.
 
@@ -153,7 +154,7 @@ def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: in
     """
     if source not in STUDY_SOURCES:
         raise ValueError(f'source must be one of {STUDY_SOURCES}, got {source!r}')
-    if source != 'activation' and not hasattr(model, 'queue'):
+    if source not in ('activation', ) + MODEL_FREE_SOURCES and not hasattr(model, 'queue'):
         raise ValueError(f"source {source!r} needs a MoCo-style model (key encoder, neck and queue), got "
                          f'{type(model).__name__}')
     key_backbone = model.encoder_k.module[0] if hasattr(model, 'encoder_k') else model.backbone
@@ -170,6 +171,8 @@ def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: in
             maps = _eval_gradcam(model, x)
         elif source == 'contracam':
             maps = contracam(model, x, contracam_iters)
+        elif source == 'spectral_residual':
+            maps = spectral_residual(x)
         else:
             with torch.no_grad():
                 feats = backbone(x)

@@ -9,8 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# The saliency sources of SCL's training step (``SCLAlgorithm.saliency_source``); see docs/method.md.
+# The saliency sources of SCL's training step (``SCLAlgorithm.saliency_source``) that come from the model itself;
+# see docs/method.md.
 SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
+# Sources that read only the view's pixels, not the model (a control: what a map that localises does to SCL).
+MODEL_FREE_SOURCES = ('spectral_residual', )
+ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES
 REDUCTIONS = ('mean_relu', 'l2')
 
 
@@ -97,6 +101,35 @@ def contrastive_gradcam(activations, grads):
     a, g = activations.float(), grads.float()
     weights = (-g).mean(dim=(2, 3)).clamp_min(0)  # B x C
     return normalise_maps(F.relu(torch.einsum('bc,bchw->bhw', weights, a)))
+
+
+def spectral_residual(images, out_size=16, sigma=0.02):
+    """Spectral-residual saliency (Hou & Zhang, CVPR 2007) of each image, from its pixels alone.
+
+    The grey image (channel mean; an affine change of the intensities, such as the preprocessor's normalisation,
+    changes only the zero frequency) is Fourier transformed; its log amplitude minus the 3 x 3 box average of the log
+    amplitude (the spectral residual) is recombined with the phase, ``|ifft|^2`` smoothed with a Gaussian of
+    ``sigma`` times the side, area-pooled to ``out_size x out_size`` and min-max normalised per image. Computed in
+    float32. ``sigma = 0.02`` and ``out_size = 16`` (the store's grid) localised best of the values tried on the
+    scene benchmark's validation scenes (docs/method.md).
+
+    Shape:
+        images: (B, C, H, W) -> (B, out_size, out_size) float32 in [0, 1]
+    """
+    grey = images.float().mean(dim=1)  # B x H x W
+    H, W = grey.shape[-2:]
+    spectrum = torch.fft.fft2(grey)
+    log_amp = torch.log(spectrum.abs().clamp_min(1e-8))
+    # Box average with the border replicated (cv2.blur's reflect-101 border differs only on the outermost rows).
+    smooth = F.avg_pool2d(F.pad(log_amp[:, None], (1, 1, 1, 1), mode='replicate'), 3, stride=1)[:, 0]
+    sal = torch.fft.ifft2(torch.exp(log_amp - smooth) * torch.exp(1j * torch.angle(spectrum))).abs().pow(2)
+    radius = max(1, int(round(3 * sigma * max(H, W))))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=grey.device)
+    kernel = torch.exp(-x**2 / (2 * (sigma * max(H, W))**2))
+    kernel = kernel / kernel.sum()
+    sal = F.pad(sal[:, None], (radius, radius, radius, radius), mode='reflect')
+    sal = F.conv2d(F.conv2d(sal, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    return normalise_maps(F.adaptive_avg_pool2d(sal, out_size)[:, 0])
 
 
 def dense_contrast(fmap, keys, mlp, queue, temperature, negatives=None, chunk=4096):

@@ -40,8 +40,9 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, default=None, help="side the scenes are resized to (default: the config's "
                    'view size)')
     p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'],
-                   help="any of activation, gradcam, dense_contrast (the training step's) and contracam (ContraCAM's "
-                   'procedure, studies only: negatives are the other scenes of each batch of 32)')
+                   help="any of activation, gradcam, dense_contrast (the training step's), spectral_residual (the "
+                   "image's pixels alone: a model-free reference) and contracam (ContraCAM's procedure, studies only: "
+                   'negatives are the other scenes of each batch of 32)')
     p.add_argument('--contracam-iters', type=int, default=1, help="ContraCAM's rounds of painting the found region "
                    'over and looking again (the maps of all rounds are united)')
     p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],

@@ -91,7 +91,8 @@ class Evaluator:
         state = torch.load(checkpoint, map_location='cpu')  # read once: the weights and SCL's store
         model = load_model(cfg, state)
         res = self.probe(model, seed)
-        res.update(self.localisation(model, cfg.get('view_size', 64), keep_maps=keep_maps))
+        sources = SOURCES + ((own_source, ) if own_source and own_source not in SOURCES else ())
+        res.update(self.localisation(model, cfg.get('view_size', 64), sources, keep_maps=keep_maps))
         if own_source:
             res['localisation'] = res[f'localisation_{own_source}']
         store = self.store_localisation(state)

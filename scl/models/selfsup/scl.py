@@ -7,8 +7,8 @@ from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from scl.utils.saliency_geometry import (REDUCTIONS, SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
-                                         reduce_feature_map, warp_to_image_grid)
+from scl.utils.saliency_geometry import (ALGORITHM_SOURCES, REDUCTIONS, contrastive_gradcam, dense_contrast,
+                                         reduce_feature_map, spectral_residual, warp_to_image_grid)
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
@@ -54,7 +54,10 @@ class SCLAlgorithm(SymMoCo):
             gradient of the main backward, written after it. ``'dense_contrast'``: the key encoder's projection neck
             applied at every location of its last feature map (its MLP as 1 x 1 convolutions), each location's
             log-softmax of the view's key (the positive target of the other view's query) against the queue, at the
-            head's temperature; forward only, in the loss step. Defaults to ``'activation'``.
+            head's temperature; forward only, in the loss step. ``'spectral_residual'``: not the model's but the key
+            view's pixels' spectral-residual saliency (Hou & Zhang 2007) at the store's resolution, a model-free
+            control (what a map that localises does to SCL). Defaults to ``'activation'`` (the configs set
+            ``'gradcam'``).
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
@@ -87,8 +90,8 @@ class SCLAlgorithm(SymMoCo):
             raise ValueError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
         if not 0 < saliency_ema <= 1:
             raise ValueError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
-        if saliency_source not in SALIENCY_SOURCES:
-            raise ValueError(f'saliency_source must be one of {SALIENCY_SOURCES}, got {saliency_source!r}')
+        if saliency_source not in ALGORITHM_SOURCES:
+            raise ValueError(f'saliency_source must be one of {ALGORITHM_SOURCES}, got {saliency_source!r}')
         if dense_negatives is not None and dense_negatives < 1:
             raise ValueError(f'dense_negatives must be None (the whole queue) or >= 1, got {dense_negatives}')
         super().__init__(
@@ -157,6 +160,13 @@ class SCLAlgorithm(SymMoCo):
         if self.saliency_source == 'dense_contrast':
             return self.dense_contrast_map(feats[-1], keys)
         return None
+
+    @torch.no_grad()
+    def _key(self, img):
+        keys, extras = super()._key(img)
+        if self.saliency_source == 'spectral_residual':  # the view's pixels, in the keys' (un-shuffled) order
+            extras = spectral_residual(img, self.saliency_store.grid_size if self.saliency_store is not None else 16)
+        return keys, extras
 
     @torch.no_grad()
     def dense_contrast_map(self, fmap: torch.Tensor, keys: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
