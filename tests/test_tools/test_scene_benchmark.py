@@ -143,7 +143,8 @@ def test_each_arm_changes_only_what_its_name_says():
     assert sorted(A.ARMS['shared_point_control'].overrides) == [
         'model.head.beta=0', 'train_dataloader.dataset.pipeline.1.anchor=uniform']
     assert A.ARMS['scl_activation'].overrides == ['model.saliency_source=activation']
-    assert A.ARMS['scl_spectral_residual'].overrides == ['model.saliency_source=spectral_residual']
+    assert A.ARMS['scl_spectral_residual_crops_only'].overrides == ['model.saliency_source=spectral_residual',
+                                                                    'model.head.beta=0']
     from scl.utils.saliency_geometry import ALGORITHM_SOURCES
     for name, arm in A.ARMS.items():  # every arm's source is one SCLAlgorithm accepts, and the one it overrides to
         assert arm.source in ('', ) + ALGORITHM_SOURCES, name

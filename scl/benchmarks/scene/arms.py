@@ -28,12 +28,14 @@ ARMS = {
     'scl': Arm('scl', [], 'SCL (Grad-CAM saliency)', 'saliency anchor', 'saliency', 'gradcam'),
     'scl_activation': Arm('scl', ['model.saliency_source=activation'], 'SCL, activation saliency (previous default)',
                           'saliency anchor', 'saliency', 'activation'),
-    # A control, not a default: the saliency of the key view's pixels (spectral residual), not of the model; it
-    # localises the garments (1.81 on the validation scenes against 1.17 for Grad-CAM), so it asks whether a map
-    # that finds the objects helps SCL at all.
-    'scl_spectral_residual': Arm('scl', ['model.saliency_source=spectral_residual'],
-                                 'SCL, model-free spectral-residual saliency (control)', 'saliency anchor', 'saliency',
-                                 'spectral_residual'),
+    # A control, not a default: saliency crops from the key view's pixels (spectral residual), not from the model;
+    # it localises the garments (1.81 on the validation scenes against 1.17 for Grad-CAM), so it asks whether crops
+    # that follow a map that finds the objects help at all. Its pair is scl_crops_only (the same with Grad-CAM).
+    # Crops only: the head's weights clip the raw score product at 0.1, and the spectral-residual store (mean 0.15,
+    # peaky; Grad-CAM's 0.42) puts nearly every product below it, so with beta = 1 the weights would be uniform anyway.
+    'scl_spectral_residual_crops_only': Arm('scl', ['model.saliency_source=spectral_residual', 'model.head.beta=0'],
+                                            'SCL crops only (beta=0), spectral-residual saliency (model-free control)',
+                                            'saliency anchor', 'none', 'spectral_residual'),
     'scl_crops_only': Arm('scl', ['model.head.beta=0'], 'SCL crops only (beta=0)', 'saliency anchor', 'none',
                           'gradcam'),
     'scl_weights_only': Arm('scl', [f'{_CROP}.anchor=independent'], 'SCL weights only (independent crops)',
