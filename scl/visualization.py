@@ -128,7 +128,8 @@ def render_saliency_figure(images: Sequence[np.ndarray],
 
 
 SOURCES = SALIENCY_SOURCES
-# Sources for studies only (not computable inside the training step): ContraCAM's published procedure.
+# Sources a study can score: the training step's (the model's and the model-free ones) and, for studies only (not
+# computable inside the training step), ContraCAM's published procedure.
 STUDY_SOURCES = SOURCES + MODEL_FREE_SOURCES + ('contracam', )
 
 
