@@ -14,7 +14,12 @@ import torch.nn.functional as F
 SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
 # Sources that read only the view's pixels, not the model (a control: what a map that localises does to SCL).
 MODEL_FREE_SOURCES = ('spectral_residual', )
-ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES
+# Sources that are ground truth, for the scene benchmark only: ``'oracle'`` is the union of each training scene's
+# object masks (from the scene builder's COCO annotations) as cover fractions on the store's grid, written into the
+# store once before training and never updated (``SaliencyStoreHook``). It tells whether a benchmark can reward
+# saliency at all; on data without annotations it is an error.
+BENCHMARK_SOURCES = ('oracle', )
+ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES + BENCHMARK_SOURCES
 REDUCTIONS = ('mean_relu', 'l2')
 
 

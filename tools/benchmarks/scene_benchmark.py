@@ -262,7 +262,7 @@ def main(argv=None):
             t0 = time.time()  # the evaluation's own time (pretraining is counted from its logs below)
             wd = osp.join(runs.run_dir(out, seed, what, bg), 'pretrain')
             slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,
-                                                own_source=arm.source or 'gradcam', seed=seed, keep_maps=6)
+                                                own_source=arm.map_source, seed=seed, keep_maps=6)
             maps = slot[what].pop('maps')
             np.savez(osp.join(runs.run_dir(out, seed, what, bg), 'val_saliency.npz'), **maps)
             curves.setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(wd)
@@ -314,7 +314,7 @@ def write_report(args, out, report_dir, preset, recs, curves, walls, datas, eval
         for a in arms:
             f = osp.join(runs.run_dir(out, 0, a), 'val_saliency.npz')
             if osp.isfile(f):
-                src = A.ARMS[a].source or 'gradcam'
+                src = A.ARMS[a].map_source
                 loc = recs['textures']['0'][a].get('localisation')
                 columns.append((f'{labels[a][:28]}\n{src} {loc:.2f}', np.load(f)[src]))
         if columns:

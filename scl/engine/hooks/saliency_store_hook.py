@@ -12,6 +12,44 @@ from scl.saliency_store import SaliencyStore
 CHECKPOINT_KEY = 'saliency_store'
 
 
+def scene_annotation_file(dataset) -> str:
+    """The COCO instances file the scene builder writes beside a scene folder: ``<root>/annotations/
+    instances_<split>.json`` for images in ``<root>/<split>/``."""
+    paths = {osp.dirname(dataset.get_data_info(i)['img_path']) for i in (0, len(dataset) - 1)}
+    if len(paths) != 1:
+        raise ValueError(f'the training images lie in several folders ({sorted(paths)}): give '
+                         'SaliencyStoreHook(oracle_ann_file=...) the COCO instances file that covers them')
+    folder = paths.pop()
+    return osp.join(osp.dirname(folder), 'annotations', f'instances_{osp.basename(folder)}.json')
+
+
+def oracle_maps(dataset, grid_size: int, ann_file: Optional[str] = None):
+    """The ``'oracle'`` saliency of every training sample, in dataset order: the fraction of each of the
+    ``grid_size x grid_size`` cells that the union of the image's object masks covers (N x G x G float32).
+
+    Raises:
+        FileNotFoundError: No annotation file (the oracle needs ground truth; it is a benchmark-only source).
+        KeyError: A training image has no entry in the annotation file.
+    """
+    import numpy as np
+
+    from scl.evaluation.localisation import scene_masks
+    ann_file = ann_file or scene_annotation_file(dataset)
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f"saliency_source='oracle' needs the training scenes' object masks, but {ann_file} does not exist: the "
+            'oracle is a benchmark-only source for scene data built by tools/dataset_converters/'
+            "build_scene_dataset.py (or pass SaliencyStoreHook(oracle_ann_file=...)); on other data use a model "
+            "source such as saliency_source='gradcam'")
+    masks = scene_masks(ann_file, grid_size)
+    names = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
+    missing = [n for n in names if n not in masks]
+    if missing:
+        raise KeyError(f'{len(missing)} training image(s) have no entry in {ann_file} (e.g. {missing[0]}): the '
+                       'oracle needs the annotation file of the same scenes')
+    return np.stack([masks[n] for n in names]).astype(np.float32)
+
+
 def attach_saliency_store(dataset, store) -> int:
     """Publish ``store`` to every :class:`SaliencyCropTransform` of ``dataset``'s pipeline, in this process and in
     the dataloader workers that already hold the pipeline (through each transform's :class:`SaliencyStoreLink`).
@@ -53,6 +91,10 @@ class SaliencyStoreHook(Hook):
         init_value (float): Initial value of every cell. Defaults to 1.0.
         dtype (str): ``'float16'`` or ``'float32'``. Defaults to ``'float16'``.
         store_dir (str, optional): Where the per-rank stores live. Defaults to ``<work_dir>/saliency_store``.
+        oracle_ann_file (str, optional): For a model with ``saliency_source='oracle'`` (benchmark only), whose store
+            is filled once with each scene's object cover (:func:`oracle_maps`) instead of ``init_value``: the COCO
+            instances file of the training scenes. Defaults to the scene builder's ``annotations/
+            instances_<split>.json`` beside the image folder.
     """
 
     priority = 'VERY_HIGH'
@@ -62,7 +104,8 @@ class SaliencyStoreHook(Hook):
                  warmup_epochs: Optional[float] = None,
                  init_value: float = 1.0,
                  dtype: str = 'float16',
-                 store_dir: Optional[str] = None) -> None:
+                 store_dir: Optional[str] = None,
+                 oracle_ann_file: Optional[str] = None) -> None:
         if grid_size < 1:
             raise ValueError(f'grid_size must be >= 1, got {grid_size}')
         if warmup_epochs is not None and warmup_epochs < 0:
@@ -72,6 +115,7 @@ class SaliencyStoreHook(Hook):
         self.init_value = init_value
         self.dtype = dtype
         self.store_dir = store_dir
+        self.oracle_ann_file = oracle_ann_file
         self.store: Optional[SaliencyStore] = None
         self.warmup_iters = 0
 
@@ -89,6 +133,11 @@ class SaliencyStoreHook(Hook):
             raise TypeError(f'SaliencyStoreHook needs a model with a saliency update (SCLAlgorithm), got '
                             f'{type(model).__name__}')
         model.saliency_store = self.store
+        if getattr(model, 'saliency_source', None) == 'oracle':
+            self.store.maps[:] = oracle_maps(dataset, self.grid_size, self.oracle_ann_file)
+            self.store.flush()
+            runner.logger.info('SaliencyStoreHook: the store holds the object cover of every training scene '
+                               "(saliency_source='oracle'); the model does not update it")
 
         iters_per_epoch = max(1, len(loop.dataloader))
         if self.warmup_epochs is None:

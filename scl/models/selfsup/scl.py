@@ -56,8 +56,10 @@ class SCLAlgorithm(SymMoCo):
             log-softmax of the view's key (the positive target of the other view's query) against the queue, at the
             head's temperature; forward only, in the loss step. ``'spectral_residual'``: not the model's but the key
             view's pixels' spectral-residual saliency (Hou & Zhang 2007) at the store's resolution, a model-free
-            control (what a map that localises does to SCL). Defaults to ``'activation'`` (the configs set
-            ``'gradcam'``).
+            control (what a map that localises does to SCL). ``'oracle'``: benchmark only, the ground truth: the
+            store holds each training scene's object cover from its annotations, written once by
+            :class:`SaliencyStoreHook` and never updated by the model. Defaults to ``'activation'`` (the configs
+            set ``'gradcam'``).
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
@@ -243,8 +245,8 @@ class SCLAlgorithm(SymMoCo):
         return gathered[0], gathered[1], gathered[2].bool()
 
     def _after_keys(self, extras, data_samples):
-        if self.saliency_store is None:
-            return
+        if self.saliency_store is None or self.saliency_source == 'oracle':
+            return  # the oracle's store is the annotations' object cover, fixed before training
         if self.saliency_source == 'gradcam':
             self._pending_samples = data_samples  # written by apply_pending_saliency after the backward
             return
