@@ -1,0 +1,218 @@
+"""Scene data v3: the search for scenes on which perfect saliency helps.
+
+Each candidate is a set of scene-builder settings and a crop scale range. It is screened by its same-object rates
+(:mod:`.geometry`) and the promising ones are piloted: oracle crops only, the shared-point control and MoCo v2, with
+the random-initialisation anchor, scored by the frozen linear probe on the **validation** split (the last sixth of the
+labelled training objects; the test objects are never read). The chosen candidate has the largest oracle minus
+shared-point gain on validation. ``tools/benchmarks/scene_data_search.py`` runs it.
+"""
+import json
+import os
+import os.path as osp
+from dataclasses import replace
+
+from .arms import ARMS, Arm
+
+# The pilots' budget: the CPU preset's recipe (batch 32, queue 256, lr 0.01, 64 px views and probe) at 2000
+# iterations, on 1000 training scenes; 12000 labelled objects of which the last sixth (2000) is the validation split.
+PILOT = dict(num_train=1000, num_val=20, num_cls_train=12000, num_cls_test=100, pretrain_iters=2000, checkpoints=1,
+             batch=32, lr=0.01, queue_len=256, workers=0, probe_size=64, probe_epochs=300, low_shot=(1.0, 10.0),
+             low_shot_draws=3, supervised_iters=2000, localisation_scenes=100)
+PILOT_ARMS = ('oracle_crops_only', 'shared_point_control', 'mocov2')
+# SaliencyCropTransform in the SCL twin's pipeline, RandomResizedCrop inside the MoCo v2 twin's MultiView.
+_SCL_CROP = 'train_dataloader.dataset.pipeline.1'
+_MOCO_CROP = 'train_dataloader.dataset.pipeline.1.transforms.0.0'
+
+# Candidates: scene-builder settings (SceneConfig fields) and the crop scale range of both methods' views. v2 is the
+# data the committed benchmark v2 ran on; the others shrink the objects relative to the scene, use fewer of them and
+# lower the smallest crop (docs/benchmarks/scene/data_v3/search.md says what each moved).
+CANDIDATES = {
+    'v2': dict(scene=dict(), scale=(0.2, 1.0)),
+    'v2_s08': dict(scene=dict(), scale=(0.08, 1.0)),
+    'c128_o1-2_28-40_s08': dict(scene=dict(min_objects=1, max_objects=2, min_object_size=28, max_object_size=40),
+                                scale=(0.08, 1.0)),
+    'c192_o1-3_28-48_s08': dict(scene=dict(canvas=192, min_objects=1, max_objects=3, min_object_size=28,
+                                           max_object_size=48), scale=(0.08, 1.0)),
+    'c256_o1-2_28-48_s08': dict(scene=dict(canvas=256, min_objects=1, max_objects=2, min_object_size=28,
+                                           max_object_size=48), scale=(0.08, 1.0)),
+    'c256_o1-3_32-64_s08': dict(scene=dict(canvas=256, min_objects=1, max_objects=3, min_object_size=32,
+                                           max_object_size=64), scale=(0.08, 1.0)),
+    'c256_o1_28-40_s05': dict(scene=dict(canvas=256, min_objects=1, max_objects=1, min_object_size=28,
+                                         max_object_size=40), scale=(0.05, 1.0)),
+}
+
+
+def candidate(name):
+    if name not in CANDIDATES:
+        raise KeyError(f'unknown data candidate {name!r}: choose from {", ".join(CANDIDATES)}')
+    return CANDIDATES[name]
+
+
+def scene_config(name, preset=PILOT, seed=0):
+    """The SceneConfig of a candidate at a preset's sizes (the textures backgrounds of data v2)."""
+    from scl.datasets.scene_builder import SceneConfig
+    base = SceneConfig(num_train=preset['num_train'], num_val=preset['num_val'],
+                       num_cls_train=preset['num_cls_train'], num_cls_test=preset['num_cls_test'], seed=seed)
+    return replace(base, **candidate(name)['scene'])
+
+
+def ensure_candidate_data(path, name, preset=PILOT):
+    """Build a candidate's scenes at ``path`` unless they are there; an existing directory must hold exactly the
+    candidate's settings. Returns its meta.json."""
+    from dataclasses import asdict
+
+    from scl.datasets.scene_builder import build_scene_dataset
+    cfg = scene_config(name, preset)
+    meta_file = osp.join(path, 'meta.json')
+    if not osp.isfile(meta_file):
+        build_scene_dataset(path, cfg)
+    with open(meta_file) as f:
+        meta = json.load(f)
+    want = json.loads(json.dumps(asdict(cfg)))
+    have = {k: meta['config'].get(k) for k in want}
+    if have != want:
+        diff = sorted(k for k in want if have[k] != want[k])
+        raise ValueError(f'{path} holds scene data built with other settings ({", ".join(diff)}) than candidate '
+                         f'{name!r}: delete it or pass another --out')
+    return meta
+
+
+def scale_overrides(arm_name, scale):
+    """The ``--cfg-options`` that set both views' crop scale range of an arm's config."""
+    lo, hi = scale
+    if ARMS[arm_name].config == 'mocov2':
+        return [f'{_MOCO_CROP}.crop_ratio_range=({lo},{hi})']
+    return [f'{_SCL_CROP}.scale=({lo},{hi})']
+
+
+def pilot_arm(arm_name, name):
+    """The benchmark arm ``arm_name`` on candidate ``name``'s crop scale."""
+    arm = ARMS[arm_name]
+    return Arm(arm.config, list(arm.overrides) + scale_overrides(arm_name, candidate(name)['scale']), arm.label,
+               arm.crops, arm.weights, arm.source)
+
+
+def load_records(path):
+    if osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def save_records(path, records):
+    """Write atomically (temporary file + rename): an interruption leaves the old file whole."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(records, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+# The choice: oracle crops minus shared-point crops on validation, linear top-1, at least this much on the mean of the
+# seeds with every seed positive, from at least MIN_SEEDS seeds, on data where MoCo v2 stays valid.
+MIN_GAIN = 2.0
+MIN_SEEDS = 2
+MOCO_VALID = 10.0
+
+
+def _per_seed(val, arm, key='linear_top1'):
+    return {s: r[arm][key] for s, r in val.items() if arm in r and key in r[arm]}
+
+
+def _paired(val, a, b, key='linear_top1'):
+    x, y = _per_seed(val, a, key), _per_seed(val, b, key)
+    seeds = sorted(set(x) & set(y), key=int)
+    return [x[s] - y[s] for s in seeds]
+
+
+def summarise(records):
+    """search.json: every candidate's settings, same-object rates and validation figures, and the choice.
+
+    ``chosen`` is the candidate with the largest mean oracle-crops minus shared-point gain (linear, validation) among
+    those with at least ``MIN_SEEDS`` seeds, every seed's gain positive, a mean gain of at least ``MIN_GAIN`` and MoCo
+    v2 at least ``MOCO_VALID`` above random initialisation; None when no candidate qualifies (``best`` then names
+    the largest gain seen)."""
+    import numpy as np
+    candidates, qualified = {}, []
+    for name, rec in records.items():
+        val = rec.get('val', {})
+        out = dict(settings=rec.get('settings'), same_object_rate=rec.get('same_object_rate'),
+                   scene_stats=rec.get('scene_stats'),
+                   val={arm: [v for _, v in sorted(_per_seed(val, arm).items(), key=lambda kv: int(kv[0]))]
+                        for arm in ('random_init', ) + PILOT_ARMS},
+                   val_1pct={arm: [v for _, v in sorted(_per_seed(val, arm, 'top1_1pct').items(),
+                                                         key=lambda kv: int(kv[0]))]
+                             for arm in ('random_init', ) + PILOT_ARMS},
+                   seeds=sorted((int(s) for s in val), key=int),
+                   pretrain_s={arm: [r[arm].get('pretrain_s') for r in val.values() if arm in r] for arm in PILOT_ARMS},
+                   machine=rec.get('machine'))
+        gains = _paired(val, 'oracle_crops_only', 'shared_point_control')
+        moco = _paired(val, 'mocov2', 'random_init')
+        out.update(oracle_minus_shared_val=gains, oracle_minus_mocov2_val=_paired(val, 'oracle_crops_only', 'mocov2'),
+                   mocov2_minus_random_val=moco)
+        if gains:
+            out['mean_gain'] = float(np.mean(gains))
+            ok = (len(gains) >= MIN_SEEDS and min(gains) > 0 and np.mean(gains) >= MIN_GAIN and moco
+                  and np.mean(moco) >= MOCO_VALID)
+            out['qualifies'] = bool(ok)
+            if ok:
+                qualified.append(name)
+        candidates[name] = out
+    chosen = None
+    if qualified:
+        name = max(qualified, key=lambda n: candidates[n]['mean_gain'])
+        c = candidates[name]
+        chosen = dict(name=name, settings=c['settings'], oracle_minus_shared_val=c['oracle_minus_shared_val'],
+                      mocov2_minus_random_val=c['mocov2_minus_random_val'], seeds=c['seeds'])
+    piloted = [n for n in candidates if 'mean_gain' in candidates[n]]
+    best = max(piloted, key=lambda n: candidates[n]['mean_gain']) if piloted else None
+    return dict(candidates=candidates, chosen=chosen, best=best, pilot_preset=PILOT,
+                criteria=dict(min_gain=MIN_GAIN, min_seeds=MIN_SEEDS, every_seed_positive=True,
+                              mocov2_minus_random_min=MOCO_VALID, split='train-holdout (validation)'),
+                records=records)
+
+
+def records_from_results(results):
+    """The raw records an earlier search.json carries (for ``--records-from``)."""
+    return results.get('records', {})
+
+
+def _fmt(vals, digits=2):
+    return ' / '.join(f'{v:.{digits}f}' for v in vals) if vals else '-'
+
+
+def write_markdown(path, results):
+    """search.md's table of candidates (the prose around it lives in the committed file's notes section)."""
+    lines = ['# Scene data v3: the search (generated by tools/benchmarks/scene_data_search.py)', '',
+             'Same-object rate: the share of view pairs whose two views each hold at least half of the same object '
+             '(20000 pairs drawn by SaliencyCropTransform and mmpretrain\'s RandomResizedCrop). Validation: linear '
+             'top-1 of the frozen probe on the last sixth of the labelled training objects, per seed. '
+             f'Pilot: {results["pilot_preset"]["pretrain_iters"]} iterations on '
+             f'{results["pilot_preset"]["num_train"]} scenes.', '',
+             '| candidate | canvas | objects | size px | crop scale | uniform | oracle | independent | '
+             'random init | MoCo v2 | shared point | oracle crops | oracle - shared | MoCo - random |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for name, c in results['candidates'].items():
+        s, r = c['settings'] or {}, c['same_object_rate'] or {}
+        rate = (lambda k: f'{100 * r[k]:.1f} %' if k in r else '-')
+        v = c['val']
+        lines.append(
+            f'| {name} | {s.get("canvas", "-")} | {s.get("min_objects", "-")}-{s.get("max_objects", "-")} | '
+            f'{s.get("min_object_size", "-")}-{s.get("max_object_size", "-")} | {tuple(s.get("crop_scale", ()))} | '
+            f'{rate("uniform")} | {rate("oracle")} | {rate("independent")} | {_fmt(v["random_init"])} | '
+            f'{_fmt(v["mocov2"])} | {_fmt(v["shared_point_control"])} | {_fmt(v["oracle_crops_only"])} | '
+            f'{_fmt(c["oracle_minus_shared_val"], 2)} | {_fmt(c["mocov2_minus_random_val"], 1)} |')
+    chosen = results['chosen']
+    lines += ['', f'Criteria: oracle crops - shared point >= +{MIN_GAIN} linear on validation (mean of >= '
+              f'{MIN_SEEDS} seeds, every seed positive), MoCo v2 - random init >= {MOCO_VALID}.', '']
+    if chosen:
+        lines.append(f'**Chosen: {chosen["name"]}** (oracle - shared {_fmt(chosen["oracle_minus_shared_val"])}, '
+                     f'MoCo v2 - random {_fmt(chosen["mocov2_minus_random_val"], 1)}; seeds {chosen["seeds"]}).')
+    else:
+        lines.append('**No candidate chosen yet**' + (f' (largest gain so far: {results["best"]})'
+                                                     if results['best'] else '') + '.')
+    notes = path[:-3] + '_notes.md'
+    if osp.isfile(notes):
+        with open(notes) as f:
+            lines += ['', f.read().rstrip()]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
