@@ -66,3 +66,22 @@ def test_scene_benchmark_configs_run_the_cpu_preset_schedule(method):
     assert cfg.train_cfg.max_iters == n
     assert cfg.param_scheduler[0].T_max == n and cfg.param_scheduler[0].end == n
     assert cfg.default_hooks.checkpoint.interval == n // PRESETS['cpu']['checkpoints']
+
+
+def _queue_pretraining(cfg):
+    return 'queue_len' in cfg.model and cfg.get('train_dataloader') is not None
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
+def test_epoch_based_queue_configs_drop_the_short_last_batch(path):
+    """A MoCo-style queue takes the same number of keys every step: an epoch whose length the batch does not divide
+    ends on a short batch, which an epoch-based config must drop (an iteration-based one draws full batches from an
+    InfiniteSampler)."""
+    cfg = Config.fromfile(path)
+    if not _queue_pretraining(cfg):
+        return
+    loader = cfg.train_dataloader
+    if cfg.train_cfg.get('type') == 'IterBasedTrainLoop' or 'max_iters' in cfg.train_cfg:
+        assert loader.sampler.type == 'InfiniteSampler', path
+    else:
+        assert loader.get('drop_last') is True, path

@@ -132,3 +132,42 @@ def test_amp_on_a_cpu_only_machine_says_why(tmp_path):
     else:
         with pytest.raises(ValueError, match='--amp .* needs a GPU'):
             load_train_tool().merge_args(Config.fromfile(SCL_DEMO), args)
+
+
+def coco_layout(tiny_data, root, n):
+    """A COCO-layout folder (``train2017/*.png``) of ``n`` of the tiny scenes."""
+    import shutil
+    os.makedirs(root / 'train2017')
+    for name in sorted(os.listdir(osp.join(tiny_data, 'scenes', 'train')))[:n]:
+        shutil.copy(osp.join(tiny_data, 'scenes', 'train', name), root / 'train2017' / name)
+    return str(root)
+
+
+def tiny_coco_cfg(data, work_dir, epochs, workers):
+    """The headline COCO config, epoch-based as it is, on a tiny COCO-layout folder with a small network."""
+    cfg = shrink_selfsup_cfg(Config.fromfile(osp.join(ROOT, 'configs/scl_r50_coco.py')), data, work_dir)
+    cfg.train_dataloader.dataset.data_root = data
+    cfg.train_dataloader.dataset.data_prefix = 'train2017'
+    cfg.train_dataloader.num_workers = workers
+    cfg.train_dataloader.persistent_workers = workers > 0
+    cfg.model.backbone.depth = 18
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, by_epoch=True)
+    cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=1)]
+    return cfg
+
+
+def test_coco_config_trains_across_epochs_whose_length_the_batch_does_not_divide(tiny_data, tmp_path):
+    data = coco_layout(tiny_data, tmp_path / 'coco', 10)  # 10 images, batch 4: every epoch ends on a short batch
+    cfg = tiny_coco_cfg(data, str(tmp_path / 'work'), epochs=3, workers=2)
+    assert cfg.train_dataloader.drop_last is True  # the config's own setting, not the test's
+    runner = run(cfg)
+    assert runner.iter == 3 * 2 and osp.isfile(tmp_path / 'work' / 'epoch_3.pth')
+
+
+def test_a_short_batch_that_reaches_the_queue_is_a_clear_error(tiny_data, tmp_path):
+    data = coco_layout(tiny_data, tmp_path / 'coco', 10)
+    cfg = tiny_coco_cfg(data, str(tmp_path / 'work'), epochs=2, workers=0)
+    cfg.train_dataloader.drop_last = False  # what a user's own config may do
+    with pytest.raises(ValueError, match=r'a batch of another size came before .*drop_last=True'):
+        run(cfg)

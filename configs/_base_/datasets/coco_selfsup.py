@@ -8,6 +8,9 @@ train_dataloader = dict(
     pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
+    # The last batch of an epoch is short unless the data set's length is a multiple of the batch (COCO train2017:
+    # 118287 images): a short batch would misalign the MoCo queue. Dropped, as mmpretrain's MoCo configs do.
+    drop_last=True,
     dataset=dict(type=dataset_type, data_root=data_root, data_prefix='train2017', pipeline=None))
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)

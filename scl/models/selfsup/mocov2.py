@@ -129,6 +129,13 @@ class SymMoCo(MoCo):
         keys = torch.cat(all_gather(keys), dim=0)
         check_queue_len(self.queue_len, keys.shape[0])
         ptr = int(self.queue_ptr)
+        if ptr % keys.shape[0]:
+            raise ValueError(
+                f'{keys.shape[0]} keys reached the queue at position {ptr}, which is not a multiple of them: a batch '
+                'of another size came before (the last batch of an epoch is short when the data set\'s length is not '
+                'a multiple of the batch size), and the queue would wrap in the middle of a batch. Set '
+                'train_dataloader.drop_last=True in an epoch-based config (mmpretrain\'s MoCo configs do), or train '
+                'with an InfiniteSampler and an IterBasedTrainLoop')
         self.queue[:, ptr:ptr + keys.shape[0]] = keys.transpose(0, 1).to(self.queue.dtype)
         self.queue_ptr[0] = (ptr + keys.shape[0]) % self.queue_len
 
