@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # One install path for README, CI and users:
-#   bash tools/install.sh
+#   bash tools/install.sh              # the pretraining stack, nothing compiled (mmcv-lite): the quick start
+#   bash tools/install.sh --with-ops   # + mmcv 2.1.0 with its compiled ops (detection transfer; the test suite)
 # Creates (or reuses) a virtual environment at .venv/ in the repository root and installs the pinned stack:
-#   torch 2.14.1 + torchvision 0.29.1, mmcv 2.1.0 (full, built from the PyPI sdist once and cached as a wheel),
-#   mmengine, mmpretrain, mmdet, the test tools, and `scl` itself in editable mode.
+#   torch 2.14.1 + torchvision 0.29.1, mmcv 2.1.0 (mmcv-lite, or with --with-ops the full build: compiled from the
+#   PyPI sdist once and cached as a wheel), mmengine, mmpretrain, mmdet, openmim, and `scl` itself in editable mode;
+#   with --with-ops also the test tools.
+# A full mmcv that is already installed is never replaced by mmcv-lite; --with-ops uninstalls mmcv-lite first, so the
+# files of the two never mix.
 # Idempotent: when nothing changed since the last successful run it only checks the imports (seconds).
 #
 # Environment knobs:
@@ -13,6 +17,15 @@
 #   SCL_SKIP_APT=1     do not try to apt-get install Fashion-MNIST and the photo packages
 #   SCL_FORCE=1        re-run every step even if the stamp says the venv is up to date
 set -euo pipefail
+
+WITH_OPS=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-ops) WITH_OPS=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) printf '[install] ERROR: unknown option %s (the one option is --with-ops)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SCL_VENV:-$ROOT/.venv}"
@@ -56,18 +69,20 @@ pick_python() {
 }
 
 inputs_hash() {
-    cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1
+    # the mode is part of the stamp: a lite install is not up to date for --with-ops
+    { cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/install.sh"; echo "with_ops=$WITH_OPS"; } \
+        | sha256sum | cut -d' ' -f1
 }
 
 imports_ok() {
-    "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1
-import mim, mmcv.ops, mmdet, mmpretrain, scl  # noqa: F401
-EOF
+    local ops=""
+    [ "$WITH_OPS" = 1 ] && ops="import mmcv.ops, pytest"
+    "$VENV/bin/python" -c "import mim, mmcv, mmdet, mmpretrain, scl; $ops" >/dev/null 2>&1
 }
 
 apt_packages
 
-if [ "${SCL_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(inputs_hash)" ] && imports_ok; then
+if [ "${SCL_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && grep -qx "$(inputs_hash)" "$STAMP" && imports_ok; then
     log "up to date ($VENV); set SCL_FORCE=1 to reinstall"
     exit 0
 fi
@@ -85,19 +100,21 @@ export PATH="$VENV/bin:$PATH"
 # ---------------------------------------------------------------------------------------------------------------
 # 2. torch pair + build tools
 # ---------------------------------------------------------------------------------------------------------------
-log "installing torch 2.14.1 / torchvision 0.29.1 and build tools"
-"${PIP[@]}" install -q 'torch==2.14.1' 'torchvision==0.29.1' -r "$ROOT/requirements/build.txt" 'numpy<2'
+log "installing torch 2.14.1 / torchvision 0.29.1"
+# --no-compile: no .pyc for torch's thousands of modules at install time (Python writes those it imports on first use).
+"${PIP[@]}" install -q --no-compile 'torch==2.14.1' 'torchvision==0.29.1' 'numpy<2'
 
 # ---------------------------------------------------------------------------------------------------------------
 # 3. mmcv 2.1.0 (full): build the sdist once, cache the wheel, always install from the wheel
 # ---------------------------------------------------------------------------------------------------------------
-mmcv_installed() {
+mmcv_installed() {  # the full build, with its compiled ops
     "$VENV/bin/python" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" >/dev/null 2>&1
 }
 
 build_mmcv_wheel() {
     local tmp; tmp=$(mktemp -d)
     log "building mmcv $MMCV_VERSION from the PyPI sdist (about 6 minutes on 2 cores; cached afterwards in $WHEEL_CACHE)"
+    "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt"
     "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$tmp"
     tar -xzf "$tmp"/mmcv-"$MMCV_VERSION".tar.gz -C "$tmp"
     local src="$tmp/mmcv-$MMCV_VERSION"
@@ -112,29 +129,38 @@ build_mmcv_wheel() {
 
 if mmcv_installed; then
     log "mmcv $MMCV_VERSION with ops already installed"
-else
+elif [ "$WITH_OPS" = 1 ]; then
+    if "$VENV/bin/python" -m pip show -q mmcv-lite >/dev/null 2>&1; then
+        log "uninstalling mmcv-lite (the full build replaces it)"
+        "${PIP[@]}" uninstall -q -y mmcv-lite
+    fi
     if ! ls "$WHEEL_CACHE"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
         build_mmcv_wheel
     else
         log "using cached wheel $(ls "$WHEEL_CACHE"/mmcv-"$MMCV_VERSION"-*.whl | head -1)"
     fi
-    "${PIP[@]}" install -q --only-binary mmcv --find-links "$WHEEL_CACHE" "mmcv==$MMCV_VERSION"
+    "${PIP[@]}" install -q --no-deps --only-binary mmcv --find-links "$WHEEL_CACHE" "mmcv==$MMCV_VERSION"
     mmcv_installed || die "mmcv $MMCV_VERSION installed but 'import mmcv.ops' fails; delete $WHEEL_CACHE and rerun"
+else
+    log "installing mmcv-lite $MMCV_VERSION (no compiled ops: 'bash tools/install.sh --with-ops' adds them)"
+    "${PIP[@]}" install -q --only-binary :all: "mmcv-lite==$MMCV_VERSION"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. The rest of the stack, the tests' tools, and scl (editable)
 # ---------------------------------------------------------------------------------------------------------------
-log "installing mmengine / mmpretrain / mmdet (requirements/pinned.txt) and test requirements"
-"${PIP[@]}" install -q --only-binary mmcv --find-links "$WHEEL_CACHE" -r "$ROOT/requirements/pinned.txt" \
-    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/mminstall.txt" -r "$ROOT/requirements/det.txt" \
-    -r "$ROOT/requirements/tests.txt"
-# openmim without its dependencies: they pin setuptools 60 (see requirements/tests.txt); the ones mim uses are there.
+REQS=(-r "$ROOT/requirements/pinned.txt" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/det.txt"
+      -r "$ROOT/requirements/openmim.txt")
+[ "$WITH_OPS" = 1 ] && REQS+=(-r "$ROOT/requirements/tests.txt")
+log "installing mmengine / mmpretrain / mmdet (requirements/pinned.txt)$([ "$WITH_OPS" = 1 ] && echo ', test tools')"
+"${PIP[@]}" install -q "${REQS[@]}"
+# openmim without its dependencies: they pin setuptools 60 (see requirements/openmim.txt); the ones mim uses are there.
 "${PIP[@]}" install -q --no-deps 'openmim==0.3.9'
 log "installing scl (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
-"$VENV/bin/python" -c "import mmcv.ops, mmdet, mmpretrain, scl; print('scl', scl.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmpretrain', mmpretrain.__version__)" \
+"$VENV/bin/python" -c "import mmcv, mmdet, mmpretrain, scl; from scl.utils.mmcv_ops import has_ops; print('scl', scl.__version__, '| mmcv', mmcv.__version__, 'with ops' if has_ops() else '(lite: no ops)', '| mmdet', mmdet.__version__, '| mmpretrain', mmpretrain.__version__)" \
     || die "the stack is installed but does not import (see the message above)"
-inputs_hash > "$STAMP"
+# A --with-ops install also satisfies the lite mode: stamp both, so a later plain run is a no-op.
+{ inputs_hash; if [ "$WITH_OPS" = 1 ]; then WITH_OPS=0 inputs_hash; fi; } > "$STAMP"
 log "done: activate with 'source $VENV/bin/activate'"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, command 1: install what is missing, build the demo scenes, pretrain SCL on them.
+# Quick start, command 1: install what is missing (nothing compiled: mmcv-lite), build the demo scenes, pretrain SCL
+# on them.
 #   bash tools/quickstart.sh [extra tools/train.py args, e.g. --cfg-options train_cfg.max_iters=50]
 # Leaves work_dirs/<config name>/: checkpoints (iter_*.pth), logs, and saliency/saliency_final.png.
 set -euo pipefail

@@ -66,4 +66,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    from scl.utils.errors import run_main
+    run_main(main)

@@ -9,7 +9,8 @@ from packaging.version import Version
 REQUIRED = {
     'torch': ('>=2.0', 'the pinned pair is torch 2.14.1 + torchvision 0.29.1'),
     'mmengine': ('>=0.10.0,<0.11.0', 'configs and the Runner are written for mmengine 0.10.x'),
-    'mmcv': ('>=2.0.0,<2.2.0', 'mmdet 3.3.0 asserts mmcv < 2.2.0; the full build (with ops) is required'),
+    'mmcv': ('>=2.0.0,<2.2.0', 'mmdet 3.3.0 asserts mmcv < 2.2.0; mmcv-lite (no ops) suffices for pretraining, '
+             'detection transfer needs the full build: bash tools/install.sh --with-ops'),
     'mmpretrain': ('>=1.2.0,<1.3.0', 'SCL extends mmpretrain 1.2 registries and MoCo'),
     'numpy': ('<2', "mmcv 2.1's adjust_hue overflows on numpy 2"),
 }
@@ -26,11 +27,13 @@ class VersionMismatchError(ImportError):
 
 
 def _installed(name):
-    # mmcv may be installed as the `mmcv` distribution only; mmcv-lite lacks ops and is rejected below.
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+    # mmcv comes as the full `mmcv` distribution or as `mmcv-lite` (the same package without compiled ops).
+    for dist in ((name, 'mmcv-lite') if name == 'mmcv' else (name, )):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return None
 
 
 def check_versions(installed=None):
@@ -50,8 +53,6 @@ def check_versions(installed=None):
             problems.append(f'  - {name}: not installed; required {spec} ({why})')
         elif Version(version) not in SpecifierSet(spec):
             problems.append(f'  - {name}: installed {version}; required {spec} ({why})')
-    if installed is None and _installed('mmcv-lite') is not None and _installed('mmcv') is None:
-        problems.append('  - mmcv-lite is installed: it has no ops (RoIAlign, NMS); install the full mmcv 2.1.0')
     for name, (spec, why) in OPTIONAL.items():
         version = installed.get(name) if installed is not None else _installed(name)
         if version is not None and Version(version) not in SpecifierSet(spec):
