@@ -38,5 +38,9 @@ def install_ops_hook():
     """On an mmcv without compiled operators, make its extension loader raise :class:`MMCVOpsMissingError`."""
     if has_ops():
         return
+    import warnings
+    # mmcv's own notice at the import of its transformer bricks (by mmpretrain), on every run of a lite install: the
+    # error above says the same where it matters.
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     from mmcv.utils import ext_loader
     ext_loader.load_ext = _missing_ops
