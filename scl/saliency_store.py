@@ -131,6 +131,9 @@ class SaliencyStore:
         if values.shape != (len(indices), G, G) or coverage.shape != values.shape:
             raise ValueError(f'update shapes do not fit a store of grid {G}: indices {indices.shape}, '
                              f'values {values.shape}, coverage {coverage.shape}')
+        if not np.isfinite(values[coverage]).all():
+            raise ValueError('non-finite saliency values in covered cells: a map must be checked (finite, not '
+                             'constant) before it reaches the store (SCLAlgorithm.saliency_update does)')
         if len(indices) and (indices.min() < 0 or indices.max() >= self.num_samples):
             raise IndexError(f'sample indices {indices.min()}..{indices.max()} are outside the saliency store of '
                              f'{self.num_samples} samples (was the store made for another dataset?)')

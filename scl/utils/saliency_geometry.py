@@ -93,6 +93,18 @@ def normalise_maps(m):
     return (m - lo) / (hi - lo).clamp_min(1e-6)
 
 
+def valid_maps(maps):
+    """Which maps of a (B, h, w) batch carry saliency: every value finite and not all equal (a constant map, e.g.
+    from a constant image or a degenerate gradient, is all 0 after :func:`normalise_maps`).
+
+    Shape:
+        maps: (B, h, w) -> (B, ) bool
+    """
+    flat = maps.float().flatten(1)
+    spread = flat.amax(1) - flat.amin(1)
+    return torch.isfinite(flat).all(1) & (spread > 1e-6)
+
+
 def contrastive_gradcam(activations, grads):
     """Contrastive Grad-CAM (ContraCAM, Mo et al. 2021) of one view from its feature map and the loss gradient.
 

@@ -7,13 +7,21 @@ from mmpretrain.registry import MODELS
 
 def saliency_weights(scores_q: torch.Tensor, scores_k: torch.Tensor, beta: float,
                      clip: Tuple[float, float]) -> torch.Tensor:
-    """Per-pair loss weights ``w = (s_q * s_k) ** beta``, detached, clipped, renormalised to mean 1.
+    """Per-pair loss weights ``w = (s_q * s_k) ** beta``, detached: normalised to batch mean 1, clipped to ``clip``,
+    then renormalised to mean 1.
+
+    Normalising before clipping makes the clip act on the weights' spread, whatever the scale of the scores (crop
+    scores are mean saliency values below 1: clipping the raw products at 0.1 flattened peaky maps to uniform
+    weights). A batch whose products are not all finite, or sum to 0 (no saliency anywhere), gets uniform weights.
 
     Shape:
         scores_q, scores_k: (N, ) -> (N, )
     """
     w = (scores_q.detach().float() * scores_k.detach().float()).clamp_min(0)**beta
-    w = w.clamp(clip[0], clip[1])
+    mean = w.mean()
+    if not (torch.isfinite(w).all() and mean > 0):
+        return torch.ones_like(w)
+    w = (w / mean).clamp(clip[0], clip[1])
     return w / w.mean()
 
 
@@ -25,8 +33,8 @@ class SaliencyContrastiveHead(ContrastiveHead):
     contrastive losses among different crops by its saliency scores".
 
     For query ``i``: ``l_i = CE([q_i . k_i+, q_i . queue] / T, 0)`` and ``w_i = (s_q,i * s_k,i) ** beta`` (detached,
-    clipped to ``clip`` and renormalised so that the batch mean is 1, keeping the loss scale and hence the learning
-    rate unchanged). Loss ``= mean_i w_i * l_i``; the weighted mean is done by the configured loss module (mmpretrain's
+    normalised to batch mean 1, clipped to ``clip`` and renormalised to mean 1, keeping the loss scale and hence the
+    learning rate unchanged; :func:`saliency_weights`). Loss ``= mean_i w_i * l_i``; the weighted mean is done by the configured loss module (mmpretrain's
     ``CrossEntropyLoss`` takes per-sample ``weight``), so with ``beta = 0`` this head equals ``ContrastiveHead``.
 
     Differences from the paper / reconstruction: the abstract does not give the weighting function; the product of
@@ -37,7 +45,8 @@ class SaliencyContrastiveHead(ContrastiveHead):
             ``dict(type='CrossEntropyLoss')``.
         temperature (float): Softmax temperature ``T``. Defaults to 0.2.
         beta (float): Exponent of the saliency weights; 0 disables weighting. Defaults to 1.0.
-        clip (tuple[float, float]): Weight range before renormalisation. Defaults to (0.1, 10.0).
+        clip (tuple[float, float]): Range of the mean-1 weights before they are renormalised. Defaults to
+            (0.1, 10.0).
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
 
     Raises:

@@ -8,7 +8,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from scl.utils.saliency_geometry import (ALGORITHM_SOURCES, REDUCTIONS, contrastive_gradcam, dense_contrast,
-                                         reduce_feature_map, spectral_residual, warp_to_image_grid)
+                                         reduce_feature_map, spectral_residual, valid_maps, warp_to_image_grid)
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
@@ -68,6 +68,9 @@ class SCLAlgorithm(SymMoCo):
     Attributes:
         saliency_store (SaliencyStore | None): Attached by :class:`SaliencyStoreHook` before training; training
             without it is an error, :meth:`loss` alone (tests, analysis) skips the update.
+        invalid_maps (int): Views whose map was not finite or was constant (:func:`valid_maps`) and so was not
+            written into the store, since the model was built; each update also logs its count as
+            ``saliency_invalid`` (train/ scalars of mmengine's message hub).
 
     Raises:
         ValueError: An unknown ``saliency_reduce`` or ``saliency_source``, ``saliency_ema`` outside (0, 1], or
@@ -111,6 +114,7 @@ class SCLAlgorithm(SymMoCo):
         self.saliency_source = saliency_source
         self.dense_negatives = dense_negatives
         self.saliency_store = None
+        self.invalid_maps = 0
         self._gradcam_views = []  # per query view of the current step: its feature map and, after backward, dL/dA
         self._pending_samples = None  # data samples whose gradcam update waits for the backward
 
@@ -208,10 +212,10 @@ class SCLAlgorithm(SymMoCo):
             return False  # the backward has not run (yet)
         self._gradcam_views, self._pending_samples = [], None
         maps = [contrastive_gradcam(v['act'], v['grad']) for v in views]
-        # Every rank takes part in the gather; a non-finite map (an overflowing AMP step) reaches all ranks' values,
-        # so all of them skip it alike.
+        # Every rank takes part in the gather; a view whose map is not finite (an overflowing AMP step) or constant
+        # is left out of the update on every rank alike.
         idx, values, coverage = self.saliency_update(maps, samples)
-        if not torch.isfinite(values).all():
+        if not coverage.any():
             return False
         self.saliency_store.update(idx.numpy(), values.numpy(), coverage.numpy(), self.saliency_ema)
         return True
@@ -226,23 +230,34 @@ class SCLAlgorithm(SymMoCo):
                 taken from), ``view_flip`` and ``view_flip_direction`` (``V``) and ``sample_idx``.
 
         Returns:
-            tuple: indices (M, ), values (M, G, G), coverage (M, G, G) as CPU tensors, ``M = world x N x V``.
+            tuple: indices (M, ), values (M, G, G), coverage (M, G, G) as CPU tensors, ``M = world x N x V``. A view
+            whose map is not finite or constant covers no cell (its values are 0): it never reaches the store.
         """
         G = self.saliency_store.grid_size
         device = view_maps[0].device
         boxes = self._field(data_samples, 'crop_bbox', device).float()  # N x V x 4 in [0, 1]
         flip_x, flip_y = self._flip_axes(data_samples, device)  # N x V each
         idx = torch.tensor([ds.sample_idx for ds in data_samples], device=device, dtype=torch.long)
-        values, coverage = [], []
+        values, coverage, invalid = [], [], 0
         for v, view_map in enumerate(view_maps):
+            ok = valid_maps(view_map)
+            invalid += int((~ok).sum())
+            view_map = torch.where(ok[:, None, None], view_map.float(), torch.zeros_like(view_map, dtype=torch.float))
             val, cov = warp_to_image_grid(view_map, boxes[:, v], flip_x[:, v], G, flips_y=flip_y[:, v])
             values.append(val)
-            coverage.append(cov)
+            coverage.append(cov & ok[:, None, None])
+        self._count_invalid(invalid)
         # Row order: view 0 of every sample, then view 1; identical on every rank after the gather.
         idx = idx.repeat(len(view_maps))
         values, coverage = torch.cat(values), torch.cat(coverage)
         gathered = [torch.cat(all_gather(t)).cpu() for t in (idx, values, coverage.to(torch.uint8))]
         return gathered[0], gathered[1], gathered[2].bool()
+
+    def _count_invalid(self, n: int) -> None:
+        self.invalid_maps += n
+        from mmengine.logging import MessageHub
+        hub = MessageHub.get_current_instance()
+        hub.update_scalar('train/saliency_invalid', float(n))
 
     def _after_keys(self, extras, data_samples):
         if self.saliency_store is None or self.saliency_source == 'oracle':

@@ -10,7 +10,8 @@ def reference_loss(pos, neg, s_q, s_k, T, beta, clip=(0.1, 10.0)):
     """Written from the method's definition, independently of the head."""
     logits = torch.cat([pos, neg], dim=1) / T
     per_sample = -F.log_softmax(logits, dim=1)[:, 0]
-    w = torch.clamp((s_q * s_k)**beta, clip[0], clip[1])
+    w = (s_q * s_k)**beta
+    w = torch.clamp(w / w.mean(), clip[0], clip[1])
     w = w / w.mean()
     return (w * per_sample).mean()
 
@@ -53,10 +54,30 @@ def test_weights_clip_renormalise_and_detach():
     s_q = torch.tensor([0.0, 0.5, 1.0, 1.0], requires_grad=True)
     s_k = torch.tensor([1.0, 0.5, 1.0, 0.9])
     w = saliency_weights(s_q, s_k, beta=1.0, clip=(0.1, 10.0))
-    raw = torch.tensor([0.1, 0.25, 1.0, 0.9])  # 0 is clipped up to 0.1
+    raw = torch.tensor([0.0, 0.25, 1.0, 0.9]) / 0.5375  # mean 1: 0, 0.465, 1.860, 1.674
+    raw[0] = 0.1  # 0 is clipped up to 0.1 of the mean
     torch.testing.assert_close(w, raw / raw.mean())
     assert w.mean().item() == pytest.approx(1.0)
     assert not w.requires_grad
+
+
+def test_peaky_scores_give_non_uniform_weights():
+    """Crop scores of a peaky map (most crops near 0.05, a few near 0.3): clipping the raw products (all below 0.1)
+    at 0.1 would make every weight equal; normalising first keeps their spread."""
+    from scl.models.heads import saliency_weights
+    s = torch.tensor([0.05, 0.04, 0.06, 0.05, 0.3, 0.05, 0.28, 0.03])
+    w = saliency_weights(s, s, beta=1.0, clip=(0.1, 10.0))
+    assert w.std() > 1.0 and w.argmax() == 4 and w.min() > 0
+    old = (s * s).clamp(0.1, 10.0)
+    assert torch.equal(old, torch.full_like(old, 0.1))  # what the former clip did to the same scores
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_or_all_zero_scores_give_uniform_weights(bad):
+    from scl.models.heads import saliency_weights
+    ones = torch.ones(4)
+    torch.testing.assert_close(saliency_weights(torch.tensor([0.5, bad, 0.2, 0.1]), ones, 1.0, (0.1, 10.0)), ones)
+    torch.testing.assert_close(saliency_weights(torch.zeros(4), ones, 1.0, (0.1, 10.0)), ones)
 
 
 def test_higher_score_pairs_get_more_gradient():
