@@ -11,9 +11,10 @@ from .utils.version_check import check_versions
 check_versions()
 install_ops_hook()  # on mmcv-lite, reaching mmcv.ops says what is missing and how to install it
 
-from .utils.checkpoint import allow_mmengine_checkpoints  # noqa: E402
+from .utils.checkpoint import allow_mmengine_checkpoints, route_mmengine_local_checkpoints  # noqa: E402
 
 allow_mmengine_checkpoints()
+route_mmengine_local_checkpoints()  # a file that is not a checkpoint: one clear error
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 

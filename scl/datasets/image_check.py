@@ -4,6 +4,8 @@ from typing import Optional
 import mmcv
 from mmengine import fileio
 
+from scl.utils.errors import UserError
+
 VERIFY_HINT = ('list every unreadable image of the data set with `python tools/misc/verify_dataset.py <config>`, '
                'then remove or replace them')
 
@@ -20,5 +22,5 @@ def image_problem(path: str) -> Optional[str]:
     return None
 
 
-class CorruptImageError(ValueError):
+class CorruptImageError(UserError, ValueError):
     """A training image cannot be read; the message names the file and how to find every such file."""

@@ -37,6 +37,9 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from scl.utils.errors import DataError
+from scl.utils.fileio import atomic_write_json
+
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_FILES = {
     'train_images': 'train-images-idx3-ubyte.gz',
@@ -56,7 +59,13 @@ SYSTEM_PHOTO_GLOBS = ('/usr/share/darknet/data/*.jpg', '/usr/share/doc/opencv-do
 OBJECT_THRESHOLD = 16
 
 
-class DataSourceError(FileNotFoundError):
+# The version of what build_scene_dataset writes: bumped whenever the same arguments would give other pixels or
+# annotations, so that meta.json tells two builds apart even where their arguments agree.
+BUILDER_VERSION = 1
+SKIMAGE_HINT = 'install scikit-image (pip install scikit-image; tools/install.sh installs it)'
+
+
+class DataSourceError(DataError):
     """Raised when Fashion-MNIST or the background photos cannot be found."""
 
 
@@ -106,15 +115,26 @@ def load_fashion_mnist(root=None):
     return out
 
 
-def find_background_photos(extra_globs=()):
-    """Return the sorted list of real photographs available as backgrounds."""
-    paths = []
+def _skimage_data_dir():
+    """scikit-image's bundled data folder; without scikit-image the backgrounds would silently differ, so its absence
+    is an error that says what to install."""
     try:
         import skimage
-        sk_dir = osp.join(osp.dirname(skimage.__file__), 'data')
-        paths += [osp.join(sk_dir, name) for name in SKIMAGE_PHOTOS if osp.isfile(osp.join(sk_dir, name))]
-    except ImportError:
-        pass
+    except ImportError as e:
+        raise DataSourceError(f'the scene backgrounds use the photos and textures bundled with scikit-image, which is '
+                              f'not installed: {SKIMAGE_HINT}. Without it the builder would write other data under '
+                              'the same name') from e
+    return osp.join(osp.dirname(skimage.__file__), 'data')
+
+
+def find_background_photos(extra_globs=()):
+    """Return the sorted list of real photographs available as backgrounds.
+
+    Raises:
+        DataSourceError: scikit-image is not installed.
+    """
+    sk_dir = _skimage_data_dir()
+    paths = [osp.join(sk_dir, name) for name in SKIMAGE_PHOTOS if osp.isfile(osp.join(sk_dir, name))]
     for pattern in tuple(SYSTEM_PHOTO_GLOBS) + tuple(extra_globs):
         paths += sorted(glob.glob(pattern))
     return sorted(set(paths))
@@ -186,13 +206,16 @@ class SceneConfig:
 
 
 def find_textures():
-    """Return the sorted list of scikit-image's bundled texture photographs (empty without scikit-image)."""
-    try:
-        import skimage
-    except ImportError:
-        return []
-    sk_dir = osp.join(osp.dirname(skimage.__file__), 'data')
-    return [osp.join(sk_dir, name) for name in SKIMAGE_TEXTURES if osp.isfile(osp.join(sk_dir, name))]
+    """Return the sorted list of scikit-image's bundled texture photographs.
+
+    Raises:
+        DataSourceError: scikit-image is not installed, or ships none of the textures.
+    """
+    sk_dir = _skimage_data_dir()
+    found = [osp.join(sk_dir, name) for name in SKIMAGE_TEXTURES if osp.isfile(osp.join(sk_dir, name))]
+    if not found:
+        raise DataSourceError(f'scikit-image at {sk_dir} ships none of {SKIMAGE_TEXTURES}: {SKIMAGE_HINT}')
+    return found
 
 
 def shuffle_patches(img, patch, rng, max_rounds=100):
@@ -654,6 +677,22 @@ def build_scene_dataset(out_dir, cfg=None, fmnist_dir=None):
         counts=dict(scenes_train=n_train, objects_train=a_train, scenes_val=n_val, objects_val=a_val,
                     cls_train=c_train, cls_test=c_test),
         classes=list(FASHION_MNIST_CLASSES))
-    with open(osp.join(out_dir, 'meta.json'), 'w') as f:
-        json.dump(meta, f, indent=2)
+    meta.update(builder_version=BUILDER_VERSION, fingerprint=data_fingerprint(out_dir))
+    atomic_write_json(osp.join(out_dir, 'meta.json'), meta, indent=2)
     return meta
+
+
+def data_fingerprint(out_dir):
+    """SHA-256 over the relative path and bytes of every file the builder wrote under ``scenes/`` and ``cls/``, in
+    sorted order: two directories with the same fingerprint hold the same data, whatever machine built them."""
+    import hashlib
+    h = hashlib.sha256()
+    for sub in ('scenes', 'cls'):
+        for root, dirs, files in os.walk(osp.join(out_dir, sub)):
+            dirs.sort()
+            for name in sorted(files):
+                path = osp.join(root, name)
+                h.update(osp.relpath(path, out_dir).encode() + b'\0')
+                with open(path, 'rb') as f:
+                    h.update(f.read())
+    return h.hexdigest()

@@ -3,6 +3,8 @@ import os.path as osp
 from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
+from scl.utils.errors import DataError
+
 from .image_check import VERIFY_HINT, CorruptImageError, image_problem
 
 DATA_HELP = {
@@ -34,13 +36,13 @@ class SceneImageDataset(CustomDataset):
         folder = osp.join(data_root, data_prefix) if isinstance(data_prefix, str) else data_root
         if not osp.isdir(folder):
             hint = DATA_HELP['coco'] if 'coco' in folder else DATA_HELP['demo']
-            raise FileNotFoundError(f'image folder {osp.abspath(folder)} does not exist: {hint}')
+            raise DataError(f'image folder {osp.abspath(folder)} does not exist: {hint}')
         try:
             super().__init__(data_root=data_root, data_prefix=data_prefix, **kwargs)
         except (RuntimeError, FileNotFoundError) as e:
-            raise FileNotFoundError(f'no usable images in {osp.abspath(folder)}: {e}') from e
+            raise DataError(f'no usable images in {osp.abspath(folder)}: {e}') from e
         if len(self) == 0:
-            raise FileNotFoundError(f'image folder {osp.abspath(folder)} holds no image')
+            raise DataError(f'image folder {osp.abspath(folder)} holds no image')
 
     def prepare_data(self, idx):
         try:

@@ -38,26 +38,69 @@ def allow_mmengine_checkpoints():
     add([HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())
 
 
+def read_checkpoint(path, map_location='cpu'):
+    """``torch.load`` of a checkpoint file (torch's safe ``weights_only`` loader, with what mmengine writes allowed);
+    a file that is not a checkpoint is one :class:`~scl.utils.errors.NotACheckpointError` that says what it is,
+    never torch's suggestion to turn the safe loader off.
+
+    Raises:
+        FileNotFoundError: No such file.
+        NotACheckpointError: The file is not a torch checkpoint (or not one the safe loader may read).
+    """
+    import os.path as osp
+
+    from .errors import NotACheckpointError
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    try:
+        return torch.load(path, map_location=map_location)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as e:
+        # torch's own message is kept as the cause (SCL_DEBUG=1): it suggests turning the safe loader off
+        raise NotACheckpointError(f'not a checkpoint: {path} ({_what_file(path)}; torch.load raised '
+                                  f'{type(e).__name__})') from e
+
+
+def _what_file(path):
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    if head.startswith(b'\x93NUMPY'):
+        return 'a NumPy .npy array; checkpoints are the .pth files in the run\'s work dir'
+    if head.startswith(b'PK'):
+        return 'a zip archive that torch cannot read as a checkpoint (truncated or another format)'
+    if not head:
+        return 'an empty file (a run killed while saving?)'
+    return 'not a torch file'
+
+
+def _load_from_local(filename, map_location):
+    """mmengine's loader of local checkpoint files (``--resume``, ``load_from``, ``init_cfg=Pretrained``), through
+    :func:`read_checkpoint`."""
+    return read_checkpoint(filename, map_location)
+
+
+def route_mmengine_local_checkpoints():
+    """Make mmengine read local checkpoint files through :func:`read_checkpoint` (idempotent)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+
+
 def load_model(cfg, checkpoint=None, seed=0):
     """The model of a config (a path or a Config) in eval mode: from ``checkpoint`` (a path, or a checkpoint the caller
     already read with ``torch.load``), loaded *strictly*, so a
     checkpoint of another method or width fails with torch's list of the keys that differ; without one,
     mmengine's ``init_weights`` under ``seed`` (the random-initialisation anchor of the benchmarks)."""
-    import os.path as osp
-
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
-    if isinstance(checkpoint, str) and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     init_default_scope('mmpretrain')
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     if checkpoint is None:
         model.init_weights()
     else:
-        state = torch.load(checkpoint, map_location='cpu') if isinstance(checkpoint, str) else checkpoint
+        state = read_checkpoint(checkpoint) if isinstance(checkpoint, str) else checkpoint
         model.load_state_dict(state.get('state_dict', state), strict=True)
     return model.eval()

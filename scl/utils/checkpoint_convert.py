@@ -19,7 +19,8 @@ class ConversionError(ValueError):
 def load_state_dict(path):
     """The state dict of a checkpoint file (``checkpoint['state_dict']`` when present)."""
     import scl  # noqa: F401  (allows mmengine checkpoints under torch's weights_only default)
-    ckpt = torch.load(path, map_location='cpu')
+    from .checkpoint import read_checkpoint
+    ckpt = read_checkpoint(path)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f'{path} holds no state dict of tensors')

@@ -5,6 +5,8 @@ from importlib import metadata
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from .errors import UserError
+
 # package -> (specifier, why)
 REQUIRED = {
     'torch': ('>=2.0', 'the pinned pair is torch 2.14.1 + torchvision 0.29.1'),
@@ -22,7 +24,7 @@ OPTIONAL = {
 FIX = 'Fix: run `bash tools/install.sh` from the repository root (it creates .venv/ with the pinned stack).'
 
 
-class VersionMismatchError(ImportError):
+class VersionMismatchError(UserError, ImportError):
     """Raised when an installed package does not fit SCL's pinned stack."""
 
 

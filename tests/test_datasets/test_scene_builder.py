@@ -245,3 +245,28 @@ def test_objects_are_larger_and_varied_by_default():
     assert sizes.min() >= cfg.min_object_size and sizes.max() <= cfg.max_object_size
     assert np.percentile(sizes, 10) < 36 and np.percentile(sizes, 90) > 50  # spread over the range
     assert min(len(scene) for scene in boxes) >= cfg.min_objects
+
+
+def test_meta_records_a_content_fingerprint_and_the_builder_version(tmp_path):
+    import json
+
+    from scl.datasets.scene_builder import BUILDER_VERSION, data_fingerprint
+    build_scene_dataset(str(tmp_path / 'a'), SMALL)
+    meta = json.load(open(tmp_path / 'a' / 'meta.json'))
+    assert meta['builder_version'] == BUILDER_VERSION
+    assert meta['fingerprint'] == data_fingerprint(str(tmp_path / 'a')) and len(meta['fingerprint']) == 64
+    png = tmp_path / 'a' / 'scenes' / 'train' / '000000.png'
+    png.write_bytes(png.read_bytes()[:-1] + b'\0')  # one byte of one file
+    assert data_fingerprint(str(tmp_path / 'a')) != meta['fingerprint']
+
+
+def test_without_scikit_image_the_builder_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from scl.datasets.scene_builder import DataSourceError
+    from scl.utils.errors import UserError
+    monkeypatch.setitem(sys.modules, 'skimage', None)  # import skimage fails, as when it is not installed
+    with pytest.raises(DataSourceError, match='pip install scikit-image') as e:
+        build_scene_dataset(str(tmp_path / 'a'), SMALL)
+    assert isinstance(e.value, UserError)
+    assert not (tmp_path / 'a' / 'meta.json').exists()  # no other data under the same name

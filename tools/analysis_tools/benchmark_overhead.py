@@ -222,4 +222,5 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from scl.utils.errors import run_main
+    sys.exit(run_main(main))

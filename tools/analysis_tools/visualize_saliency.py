@@ -15,7 +15,6 @@ import argparse
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 
 
@@ -41,6 +40,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import scl  # noqa: F401
+    from scl.utils.checkpoint import read_checkpoint
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS, MODELS
 
@@ -55,7 +55,7 @@ def main(argv=None):
     if not osp.isfile(args.checkpoint):
         print(f'error: checkpoint {args.checkpoint} does not exist', file=sys.stderr)
         return 2
-    ckpt = torch.load(args.checkpoint, map_location='cpu')
+    ckpt = read_checkpoint(args.checkpoint)
     if args.img:
         return draw_images(args, cfg, ckpt)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
@@ -174,4 +174,5 @@ def draw_images(args, cfg, ckpt):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from scl.utils.errors import run_main
+    sys.exit(run_main(main))

@@ -328,4 +328,5 @@ def write_report(args, out, report_dir, preset, recs, curves, walls, datas, eval
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from scl.utils.errors import run_main
+    sys.exit(run_main(main))

@@ -68,4 +68,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from scl.utils.errors import run_main
+    sys.exit(run_main(main))

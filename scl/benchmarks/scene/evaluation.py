@@ -8,10 +8,26 @@ from scl.utils.saliency_geometry import SALIENCY_SOURCES as SOURCES
 
 
 def run_model_config(arm_config, work_dir):
-    """The config a run trained with, as mmengine dumped it into its work dir (every override included); the arm's
-    config when the work dir has none."""
-    dumped = [f for f in os.listdir(work_dir) if f.endswith('.py')] if osp.isdir(work_dir) else []
-    return osp.join(work_dir, dumped[0]) if len(dumped) == 1 else arm_config
+    """The config a run trained with, as mmengine dumped it into its work dir (``<work_dir>/<config name>.py``, every
+    override included). Never the arm's config in its place: a figure must come from the model that was trained.
+
+    Raises:
+        ConfigError: The work dir holds no such file.
+    """
+    from scl.utils.errors import ConfigError
+    dumped = osp.join(work_dir, osp.basename(arm_config))
+    if not osp.isfile(dumped):
+        raise ConfigError(f'the run\'s own config {dumped} (mmengine writes it when training starts) does not exist: '
+                          'the run cannot be scored as it was trained; pretrain it again (delete its work dir)')
+    return dumped
+
+
+def view_size(cfg, path):
+    """The pretraining view size a config declares (``view_size``), which the evaluation resizes to."""
+    from scl.utils.errors import ConfigError
+    if 'view_size' not in cfg:
+        raise ConfigError(f'{path} declares no view_size (the pretraining view side the evaluation resizes to)')
+    return cfg.view_size
 
 
 class Evaluator:
@@ -85,14 +101,13 @@ class Evaluator:
         """Every figure of one pretraining checkpoint, built with the method's own model and loaded strictly."""
         from mmengine.config import Config
 
-        from scl.utils.checkpoint import load_model
-        import torch
+        from scl.utils.checkpoint import load_model, read_checkpoint
         cfg = Config.fromfile(config)
-        state = torch.load(checkpoint, map_location='cpu')  # read once: the weights and SCL's store
+        state = read_checkpoint(checkpoint)  # read once: the weights and SCL's store
         model = load_model(cfg, state)
         res = self.probe(model, seed)
         sources = SOURCES + ((own_source, ) if own_source and own_source not in SOURCES else ())
-        res.update(self.localisation(model, cfg.get('view_size', 64), sources, keep_maps=keep_maps))
+        res.update(self.localisation(model, view_size(cfg, config), sources, keep_maps=keep_maps))
         if own_source:
             res['localisation'] = res[f'localisation_{own_source}']
         store = self.store_localisation(state)
@@ -108,7 +123,7 @@ class Evaluator:
         cfg = Config.fromfile(config)
         model = load_model(cfg, None, seed)
         res = self.probe(model, seed)
-        res.update(self.localisation(model, cfg.get('view_size', 64)))
+        res.update(self.localisation(model, view_size(cfg, config)))
         return res
 
     def supervised(self, config, seed, iters=None):

@@ -11,6 +11,7 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.registry import TRANSFORMS
 
 from scl.saliency_store import SaliencyStoreLink
+from scl.utils.errors import ConfigError
 from scl.utils.saliency_geometry import box_scores, normalise_boxes
 
 ANCHOR_MODES = ('saliency', 'uniform', 'independent')
@@ -83,19 +84,19 @@ class SaliencyCropTransform(BaseTransform):
         if isinstance(size, int):
             size = (size, size)
         if len(size) != 2 or min(size) <= 0:
-            raise ValueError(f'size must be a positive int or (h, w), got {size}')
+            raise ConfigError(f'size must be a positive int or (h, w), got {size}')
         if num_views < 1:
-            raise ValueError(f'num_views must be >= 1, got {num_views}')
+            raise ConfigError(f'num_views must be >= 1, got {num_views}')
         if not (0 < scale[0] <= scale[1] <= 1):
-            raise ValueError(f'scale must satisfy 0 < min <= max <= 1, got {scale}')
+            raise ConfigError(f'scale must satisfy 0 < min <= max <= 1, got {scale}')
         if not (0 < ratio[0] <= ratio[1]):
-            raise ValueError(f'ratio must satisfy 0 < min <= max, got {ratio}')
+            raise ConfigError(f'ratio must satisfy 0 < min <= max, got {ratio}')
         if gamma < 0:
-            raise ValueError(f'gamma must be >= 0, got {gamma}')
+            raise ConfigError(f'gamma must be >= 0, got {gamma}')
         if anchor not in ANCHOR_MODES:
-            raise ValueError(f'anchor must be one of {ANCHOR_MODES}, got {anchor!r}')
+            raise ConfigError(f'anchor must be one of {ANCHOR_MODES}, got {anchor!r}')
         if max_attempts < 1:
-            raise ValueError(f'max_attempts must be >= 1, got {max_attempts}')
+            raise ConfigError(f'max_attempts must be >= 1, got {max_attempts}')
         self.size = tuple(size)
         self.num_views = num_views
         self.scale = tuple(scale)
@@ -107,7 +108,7 @@ class SaliencyCropTransform(BaseTransform):
         self.backend = backend
         if backend == 'cv2':
             if interpolation not in cv2_interp_codes:
-                raise ValueError(f'interpolation must be one of {sorted(cv2_interp_codes)}, got {interpolation!r}')
+                raise ConfigError(f'interpolation must be one of {sorted(cv2_interp_codes)}, got {interpolation!r}')
             self._cv2_interp = cv2_interp_codes[interpolation]
         self.link = SaliencyStoreLink()
 
@@ -206,7 +207,7 @@ class SaliencyCropTransform(BaseTransform):
     def transform(self, results: dict) -> dict:
         img = results['img']
         if img is None:
-            raise ValueError(f'empty image for {results.get("img_path", "<unknown file>")}')
+            raise ConfigError(f'empty image for {results.get("img_path", "<unknown file>")}')
         height, width = img.shape[:2]
         saliency, guided = self._read_saliency(results)
         grid_size = saliency.shape[0] if saliency is not None else 0

@@ -8,6 +8,7 @@ from mmpretrain.registry import HOOKS
 
 from scl.datasets.transforms import SaliencyCropTransform, iter_transforms
 from scl.saliency_store import SaliencyStore
+from scl.utils.errors import ConfigError
 
 CHECKPOINT_KEY = 'saliency_store'
 
@@ -17,7 +18,7 @@ def scene_annotation_file(dataset) -> str:
     instances_<split>.json`` for images in ``<root>/<split>/``."""
     paths = {osp.dirname(dataset.get_data_info(i)['img_path']) for i in (0, len(dataset) - 1)}
     if len(paths) != 1:
-        raise ValueError(f'the training images lie in several folders ({sorted(paths)}): give '
+        raise ConfigError(f'the training images lie in several folders ({sorted(paths)}): give '
                          'SaliencyStoreHook(oracle_ann_file=...) the COCO instances file that covers them')
     folder = paths.pop()
     return osp.join(osp.dirname(folder), 'annotations', f'instances_{osp.basename(folder)}.json')
@@ -107,9 +108,9 @@ class SaliencyStoreHook(Hook):
                  store_dir: Optional[str] = None,
                  oracle_ann_file: Optional[str] = None) -> None:
         if grid_size < 1:
-            raise ValueError(f'grid_size must be >= 1, got {grid_size}')
+            raise ConfigError(f'grid_size must be >= 1, got {grid_size}')
         if warmup_epochs is not None and warmup_epochs < 0:
-            raise ValueError(f'warmup_epochs must be >= 0, got {warmup_epochs}')
+            raise ConfigError(f'warmup_epochs must be >= 0, got {warmup_epochs}')
         self.grid_size = grid_size
         self.warmup_epochs = warmup_epochs
         self.init_value = init_value

@@ -4,6 +4,8 @@ import torch
 from mmpretrain.models.heads import ContrastiveHead
 from mmpretrain.registry import MODELS
 
+from scl.utils.errors import ConfigError
+
 
 def saliency_weights(scores_q: torch.Tensor, scores_k: torch.Tensor, beta: float,
                      clip: Tuple[float, float]) -> torch.Tensor:
@@ -60,11 +62,11 @@ class SaliencyContrastiveHead(ContrastiveHead):
                  clip: Tuple[float, float] = (0.1, 10.0),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
+            raise ConfigError(f'temperature must be > 0, got {temperature}')
         if beta < 0:
-            raise ValueError(f'beta must be >= 0, got {beta}')
+            raise ConfigError(f'beta must be >= 0, got {beta}')
         if len(clip) != 2 or not (0 < clip[0] <= clip[1]):
-            raise ValueError(f'clip must be (low, high) with 0 < low <= high, got {clip}')
+            raise ConfigError(f'clip must be (low, high) with 0 < low <= high, got {clip}')
         super().__init__(loss=loss, temperature=temperature, init_cfg=init_cfg)
         self.beta = beta
         self.clip = tuple(clip)
@@ -92,12 +94,12 @@ class SaliencyContrastiveHead(ContrastiveHead):
         """
         N = pos.size(0)
         if (scores_q is None) != (scores_k is None):
-            raise ValueError('give both scores_q and scores_k, or neither')
+            raise ConfigError('give both scores_q and scores_k, or neither')
         if scores_q is None or self.beta == 0:
             weight = pos.new_ones(N)
         else:
             if scores_q.shape != (N, ) or scores_k.shape != (N, ):
-                raise ValueError(f'scores must have shape ({N},), got {tuple(scores_q.shape)} and '
+                raise ConfigError(f'scores must have shape ({N},), got {tuple(scores_q.shape)} and '
                                  f'{tuple(scores_k.shape)}')
             weight = saliency_weights(scores_q, scores_k, self.beta, self.clip).to(pos.dtype)
         logits = torch.cat((pos, neg), dim=1) / self.temperature  # N x (1 + K)

@@ -9,6 +9,8 @@ from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from scl.utils.errors import ConfigError
+
 
 def check_queue_len(queue_len: int, keys_per_step: int) -> None:
     """Raise a ValueError unless ``queue_len`` is a multiple of the keys enqueued per step.
@@ -24,7 +26,7 @@ def check_queue_len(queue_len: int, keys_per_step: int) -> None:
         return
     lower = queue_len // keys_per_step * keys_per_step
     options = [n for n in (lower, lower + keys_per_step) if n > 0]
-    raise ValueError(
+    raise ConfigError(
         f'queue_len={queue_len} is not a multiple of the {keys_per_step} keys enqueued per step (views x batch per '
         f'GPU x GPUs): the queue would wrap in the middle of a batch. Set model.queue_len to '
         f'{" or ".join(map(str, options))} (e.g. --cfg-options model.queue_len={options[0]}), or change the batch '
@@ -130,7 +132,7 @@ class SymMoCo(MoCo):
         check_queue_len(self.queue_len, keys.shape[0])
         ptr = int(self.queue_ptr)
         if ptr % keys.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f'{keys.shape[0]} keys reached the queue at position {ptr}, which is not a multiple of them: a batch '
                 'of another size came before (the last batch of an epoch is short when the data set\'s length is not '
                 'a multiple of the batch size), and the queue would wrap in the middle of a batch. Set '

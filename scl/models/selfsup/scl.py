@@ -7,6 +7,7 @@ from mmengine.dist import all_gather
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from scl.utils.errors import ConfigError
 from scl.utils.saliency_geometry import (ALGORITHM_SOURCES, REDUCTIONS, contrastive_gradcam, dense_contrast,
                                          reduce_feature_map, spectral_residual, valid_maps, warp_to_image_grid)
 from .mocov2 import SymMoCo
@@ -92,13 +93,13 @@ class SCLAlgorithm(SymMoCo):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if saliency_reduce not in REDUCTIONS:
-            raise ValueError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
+            raise ConfigError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
         if not 0 < saliency_ema <= 1:
-            raise ValueError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
+            raise ConfigError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
         if saliency_source not in ALGORITHM_SOURCES:
-            raise ValueError(f'saliency_source must be one of {ALGORITHM_SOURCES}, got {saliency_source!r}')
+            raise ConfigError(f'saliency_source must be one of {ALGORITHM_SOURCES}, got {saliency_source!r}')
         if dense_negatives is not None and dense_negatives < 1:
-            raise ValueError(f'dense_negatives must be None (the whole queue) or >= 1, got {dense_negatives}')
+            raise ConfigError(f'dense_negatives must be None (the whole queue) or >= 1, got {dense_negatives}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -136,7 +137,7 @@ class SCLAlgorithm(SymMoCo):
         directions = np.stack([np.asarray(v, dtype=str) for v in cls._require(data_samples, 'view_flip_direction')])
         unknown = set(directions[flipped].tolist()) - set(FLIP_AXES)
         if unknown:
-            raise ValueError(f'unknown flip direction(s) {sorted(unknown)}; the saliency warp knows {list(FLIP_AXES)}')
+            raise ConfigError(f'unknown flip direction(s) {sorted(unknown)}; the saliency warp knows {list(FLIP_AXES)}')
         axes = [np.isin(directions, [d for d, a in FLIP_AXES.items() if a[i]]) & flipped for i in (0, 1)]
         return tuple(torch.from_numpy(a).to(device) for a in axes)
 

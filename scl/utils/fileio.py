@@ -1,0 +1,43 @@
+"""Files that a kill or a second process never leaves half-written: atomic replacement and an advisory lock."""
+import contextlib
+import fcntl
+import json
+import os
+import os.path as osp
+import tempfile
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename: a reader (or a
+    kill in the middle) sees the old file or the new one, never a part."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj, **kwargs):
+    """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)``."""
+    atomic_write_text(path, json.dumps(obj, **kwargs))
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive advisory lock on ``<path>.lock`` for a read-modify-write of ``path`` by cooperating processes
+    (released when the block ends, or when the process dies)."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(f'{path}.lock', 'a') as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
