@@ -1,5 +1,6 @@
 """Scene benchmark v2 (scl.benchmarks.scene and tools/benchmarks/scene_benchmark.py): statistics checked against
 scipy computed another way, the arms' isolation, strict loading, and a tiny end-to-end run that resumes."""
+import glob
 import json
 import math
 import os
@@ -161,6 +162,7 @@ def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
 
     from scl.benchmarks.scene.evaluation import run_model_config
     from scl.utils.checkpoint import load_model
+    from scl.utils.errors import ConfigError
     moco = load_model(A.config_path('mocov2'))
     torch.save(dict(state_dict=moco.state_dict()), tmp_path / 'moco.pth')
     narrow = Config.fromfile(A.config_path('mocov2'))
@@ -177,9 +179,10 @@ def test_checkpoints_load_strictly_with_the_config_the_run_dumped(tmp_path):
     # a run's work dir holds the config mmengine dumped (every override applied): evaluation builds that model
     wd = tmp_path / 'wd'
     wd.mkdir()
-    assert run_model_config('arm.py', str(wd)) == 'arm.py'
-    narrow.dump(str(wd / 'dumped.py'))
-    assert run_model_config('arm.py', str(wd)) == str(wd / 'dumped.py')
+    with pytest.raises(ConfigError, match=r'arm.py .* does not exist'):  # never the arm's config in its place
+        run_model_config('configs/arm.py', str(wd))
+    narrow.dump(str(wd / 'arm.py'))
+    assert run_model_config('configs/arm.py', str(wd)) == str(wd / 'arm.py')
 
 
 @pytest.fixture
@@ -382,3 +385,51 @@ def test_invocations_sharing_a_records_file_keep_each_others_stages(tmp_path):
     first['records']['textures']['0']['scl'] = dict(rec, linear_top1=0.0)
     sb.sync_records(path, first, {('textures', 0, 'mocov2')})
     assert sb.load_records(path)['records']['textures']['0']['scl']['linear_top1'] == 61.0
+
+
+def test_stage_key_follows_config_preset_and_data():
+    from scl.benchmarks.scene.records import stage_key
+    cpu = A.PRESETS['cpu']
+    base = stage_key('scl', cpu, 'data-a')
+    assert stage_key('scl', cpu, 'data-a') == base
+    assert stage_key('scl', cpu, 'data-b') != base  # other data
+    assert stage_key('scl', dict(cpu, pretrain_iters=2000), 'data-a') != base  # another schedule
+    assert stage_key('scl_crops_only', cpu, 'data-a') != base  # another config override
+    anchor = stage_key('random_init', cpu, 'data-a')
+    assert stage_key('random_init', dict(cpu, pretrain_iters=2000), 'data-a') == anchor  # it reads no schedule
+    assert stage_key('random_init', cpu, 'data-b') != anchor
+
+
+def _fake_train(calls):
+    """runs.train's stand-in: writes the checkpoints a run of ``train_cfg.max_iters`` would (small, loadable)."""
+    def train(config, work_dir, options, log, resume=False, threads=None):
+        calls.append(resume)
+        os.makedirs(work_dir, exist_ok=True)
+        n = int(next(o for o in options if o.startswith('train_cfg.max_iters=')).split('=')[1])
+        torch.save(dict(state_dict={}, meta=dict(iter=n)), osp.join(work_dir, f'iter_{n}.pth'))
+    return train
+
+
+def test_a_run_counts_only_when_its_checkpoint_loads_and_its_key_matches(tmp_path, monkeypatch):
+    preset = dict(A.PRESETS['smoke'])
+    calls = []
+    monkeypatch.setattr(runs, 'train', _fake_train(calls))
+    out = str(tmp_path)
+    final = runs.pretrain(out, 0, 'mocov2', 'data', preset, key='k1')
+    assert runs.finished(out, 0, 'mocov2', preset, key='k1') and calls == [False]
+    assert runs.pretrain(out, 0, 'mocov2', 'data', preset, key='k1') == final and calls == [False]  # reused
+    # a run killed while saving its final checkpoint: the file is there but does not load
+    wd = osp.dirname(final)
+    torch.save(dict(state_dict={}), osp.join(wd, 'iter_6.pth'))
+    with open(final, 'r+b') as f:
+        f.truncate(10)
+    with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
+        f.write(final)
+    assert not runs.finished(out, 0, 'mocov2', preset, key='k1')
+    runs.pretrain(out, 0, 'mocov2', 'data', preset, key='k1')
+    assert calls == [False, True]  # resumed, from the newest checkpoint that loads
+    assert glob.glob(final + '.broken-*') and runs.checkpoint_loads(final)
+    # another config, preset or data (another key): the old run is set aside, never reused
+    runs.pretrain(out, 0, 'mocov2', 'data', preset, key='k2')
+    assert calls == [False, True, False]
+    assert osp.isdir(runs.run_dir(out, 0, 'mocov2') + '.stale-0')

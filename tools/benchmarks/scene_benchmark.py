@@ -40,6 +40,9 @@ from scl.benchmarks.scene import arms as A
 from scl.benchmarks.scene import data as D
 from scl.benchmarks.scene import report as R
 from scl.benchmarks.scene import runs
+from scl.benchmarks.scene.records import (SECTIONS, load_records, merge_records, scored_at, stage_key,  # noqa: F401
+                                          sync_records)
+from scl.utils.fileio import atomic_write_json, atomic_write_text
 
 
 def parse_args(argv=None):
@@ -99,81 +102,6 @@ def figure_args(argv):
     return out
 
 
-SECTIONS = ('records', 'curves', 'wall_times_s')  # what records.json holds, each {background: {seed: {key: ...}}}
-
-
-def load_records(path):
-    if osp.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return {k: {} for k in SECTIONS}
-
-
-def sync_records(path, state, mine, write=True):
-    """Merge ``state`` with the records file at ``path`` as it is now: the stages this invocation finished (``mine``,
-    ``(background, seed, what)`` triples) from ``state``, every other stage from the file, so that invocations sharing
-    a working directory (one pretraining with ``--jobs``, another ``--evaluate-only`` or pretraining other arms) never
-    drop each other's records. Updates ``state`` in place; with ``write``, writes the merge back atomically (an
-    interruption never leaves a half-written file)."""
-    disk = load_records(path)
-    for bg, seed, what in mine:
-        for section in SECTIONS:
-            slot = state[section].get(bg, {}).get(str(seed), {})
-            for k, v in slot.items():  # a stage writes its own key, '<what>/...' times, and its seed's centre prior
-                if k == what or k.startswith(what + '/') or (section == 'records' and k == 'centre_prior'):
-                    disk.setdefault(section, {}).setdefault(bg, {}).setdefault(str(seed), {})[k] = v
-    for section in SECTIONS:
-        state[section].clear()
-        state[section].update(disk.get(section, {}))
-    if write:
-        with open(path + '.tmp', 'w') as f:
-            json.dump({k: state[k] for k in SECTIONS}, f, indent=1)
-        os.replace(path + '.tmp', path)
-
-
-def scored_at(rec, probe_size):
-    """Whether a stage's record is finished and probed at ``probe_size`` (records before v2.1 carry none: 32 px)."""
-    return isinstance(rec, dict) and 'linear_top1' in rec and rec.get('probe_size', 32) == probe_size
-
-
-def merge_records(state, results, preset_name, preset):
-    """Take the stages of an earlier run's results.json that ``state`` lacks: those of the same preset name whose
-    inputs (``arms.stage_keys``: e.g. the random-initialisation anchor reads the data and the probe, not the
-    pretraining schedule) have the same values, scored at this preset's probe size, with their curves and times.
-    Returns ``(taken, left)``: the (background, seed, stage) triples taken, and ``{triple: changed keys}`` for the
-    finished stages left to be run again because a value they depend on changed."""
-    meta = results.get('meta', {})
-    if meta.get('preset') != preset_name:
-        raise ValueError(f"--records-from: that run used preset {meta.get('preset')!r}, this one {preset_name!r}; its "
-                         "figures cannot be mixed with this run's")
-    now, then = json.loads(json.dumps(preset)), meta.get('preset_values', {})  # as results.json holds it
-    changed = {k for k in set(now) | set(then) if then.get(k) != now.get(k)}
-    probe_size = preset['probe_size']
-    by_bg = dict(textures=results.get('per_seed', {}), **results.get('stress', {}))
-    taken, left = [], {}
-    for bg, by_seed in by_bg.items():
-        for seed, slot in by_seed.items():
-            for what, rec in slot.items():
-                if what in state['records'].get(bg, {}).get(seed, {}) or not scored_at(rec, probe_size):
-                    continue  # this run's own record wins; an unfinished or older-probe one is run again
-                stale = sorted(changed.intersection(A.stage_keys(what, now)))
-                if stale:
-                    left[(bg, seed, what)] = stale
-                    continue
-                mine = state['records'].setdefault(bg, {}).setdefault(seed, {})
-                mine[what] = rec
-                mine.setdefault('centre_prior', slot.get('centre_prior'))
-                taken.append((bg, seed, what))
-                curve = results.get('curves', {}).get(bg, {}).get(seed, {}).get(what)
-                if curve is not None:
-                    state['curves'].setdefault(bg, {}).setdefault(seed, {})[what] = curve
-                walls = results.get('wall_times_s', {}).get(bg, {}).get(seed, {})
-                for k, v in walls.items():
-                    if k.split('/')[0] == what:
-                        state['wall_times_s'].setdefault(bg, {}).setdefault(seed, {})[k] = v
-    return taken, left
-
-
 def versions():
     import mmcv
     import mmengine
@@ -205,14 +133,6 @@ def main(argv=None):
     rec_path = osp.join(out, 'records.json')
     state = load_records(rec_path)
     mine = set()  # the stages this invocation finished or took: what it writes over the records file
-    if args.records_from:
-        with open(args.records_from) as f:
-            taken, left = merge_records(state, json.load(f), args.preset, preset)
-        mine.update((bg, int(seed), what) for bg, seed, what in taken)
-        print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
-        for (bg, seed, what), keys in sorted(left.items()):
-            print(f'  not taken (preset {args.preset!r} changed {", ".join(keys)} since): {bg} seed {seed} {what}')
-    recs, curves, walls = state['records'], state['curves'], state['wall_times_s']
     datas = {'textures': osp.abspath(args.data or D.data_dir(out, 'textures'))}
     if args.stress:
         datas[args.stress] = D.data_dir(out, args.stress)
@@ -220,12 +140,29 @@ def main(argv=None):
     if not args.report_only:
         for bg, path in datas.items():
             metas[bg] = D.ensure_data(path, preset, bg)
+    keys = {}
+
+    def key(bg, what):
+        """The stage's cache key (records.stage_key) on this run's data."""
+        if (bg, what) not in keys:
+            keys[(bg, what)] = stage_key(what, preset, metas[bg]['fingerprint'])
+        return keys[(bg, what)]
+
+    if args.records_from:
+        with open(args.records_from) as f:
+            taken, left = merge_records(state, json.load(f), args.preset, preset, key_of=key if metas else None)
+        mine.update((bg, int(seed), what) for bg, seed, what in taken)
+        print(f'--records-from {args.records_from}: {len(taken)} finished stage(s) taken')
+        for (bg, seed, what), reasons in sorted(left.items()):
+            print(f'  not taken ({", ".join(reasons)} changed since): {bg} seed {seed} {what}')
+    recs, curves, walls = state['records'], state['curves'], state['wall_times_s']
 
     def done(bg, seed, what):
-        return scored_at(recs.get(bg, {}).get(str(seed), {}).get(what), preset['probe_size'])
+        rec = recs.get(bg, {}).get(str(seed), {}).get(what)
+        return scored_at(rec, preset['probe_size']) and rec.get('cache_key') == key(bg, what)
 
     def unpretrained(bg, seed, what):
-        return what in A.ARMS and not osp.isfile(runs.final_checkpoint(out, seed, what, preset, bg))
+        return what in A.ARMS and not runs.finished(out, seed, what, preset, bg, key(bg, what))
 
     def save():
         sync_records(rec_path, state, mine)
@@ -236,7 +173,8 @@ def main(argv=None):
     if args.jobs > 1 and not args.evaluate_only:
         pending = [s for s in todo if unpretrained(*s)]
         if pending:
-            runs.pretrain_side_by_side(out, pending, datas, preset, args.jobs)
+            runs.pretrain_side_by_side(out, pending, datas, preset, args.jobs,
+                                       keys={(bg, s, w): key(bg, w) for bg, s, w in pending})
     evaluators = {}
     bar = tqdm(todo, desc='scene benchmark', unit='stage')
     for bg, seed, what in bar:
@@ -258,7 +196,7 @@ def main(argv=None):
             slot[what] = ev.supervised(A.config_path('mocov2'), seed)
         else:
             arm = A.ARMS[what]
-            ckpt = runs.pretrain(out, seed, what, datas[bg], preset, bg)
+            ckpt = runs.pretrain(out, seed, what, datas[bg], preset, bg, key=key(bg, what))
             t0 = time.time()  # the evaluation's own time (pretraining is counted from its logs below)
             wd = osp.join(runs.run_dir(out, seed, what, bg), 'pretrain')
             slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,
@@ -268,6 +206,7 @@ def main(argv=None):
             curves.setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(wd)
             walls.setdefault(bg, {}).setdefault(str(seed), {})[f'{what}/pretrain'] = runs.compute_seconds(wd)
         walls.setdefault(bg, {}).setdefault(str(seed), {})[f'{what}/evaluate'] = round(time.time() - t0, 1)
+        slot[what]['cache_key'] = key(bg, what)
         mine.add((bg, seed, what))
         save()
     bar.close()
@@ -300,12 +239,11 @@ def write_report(args, out, report_dir, preset, recs, curves, walls, datas, eval
     results = dict(summary=summary, meta=meta, per_seed=recs.get('textures', {}),
                    stress={args.stress: recs.get(args.stress, {})} if args.stress else {},
                    curves=curves, wall_times_s=walls)
-    with open(osp.join(report_dir, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+    atomic_write_json(osp.join(report_dir, 'results.json'), results, indent=1)
     notes = open(args.notes).read() if args.notes else None
     R.write_markdown(osp.join(report_dir, 'results.md'), recs, summary, arms, labels, meta, args.stress, notes)
-    with open(osp.join(report_dir, 'zoo_table.md'), 'w') as f:  # for the model zoo pages (configs/*/README.md)
-        f.write('\n'.join(R.zoo_table(recs, summary, arms, labels)) + '\n')
+    # for the model zoo pages (configs/*/README.md)
+    atomic_write_text(osp.join(report_dir, 'zoo_table.md'), '\n'.join(R.zoo_table(recs, summary, arms, labels)) + '\n')
     if arms:
         R.plot_results(osp.join(report_dir, 'results.png'), recs, arms, labels)
         R.plot_deltas(osp.join(report_dir, 'deltas.png'), summary, labels)

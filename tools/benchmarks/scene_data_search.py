@@ -22,6 +22,7 @@ import sys
 import time
 
 from scl.benchmarks.scene import data_search as S
+from scl.utils.fileio import atomic_write_json, locked
 
 
 def parse_args(argv=None):
@@ -102,12 +103,13 @@ def pilot(args, records):
                                          seed=seed)
             res['pretrain_s'] = runs.compute_seconds(wd)
         res['evaluate_s'] = round(time.time() - t0, 1)
-        records = S.load_records(rec_path) or records  # another invocation may have added records meanwhile
-        rec = records.setdefault(name, {})
-        rec['settings'] = settings(name)
-        rec.setdefault('val', {}).setdefault(str(seed), {})[what] = res
-        rec['machine'] = machine(args.threads)
-        S.save_records(rec_path, records)
+        with locked(rec_path):  # another invocation may have added records meanwhile
+            records = S.load_records(rec_path) or records
+            rec = records.setdefault(name, {})
+            rec['settings'] = settings(name)
+            rec.setdefault('val', {}).setdefault(str(seed), {})[what] = res
+            rec['machine'] = machine(args.threads)
+            S.save_records(rec_path, records)
         print(f'{name} seed {seed} {what}: linear {res["linear_top1"]:.2f}, 1 % {res["top1_1pct"]:.2f}, '
               f'10 % {res["top1_10pct"]:.2f}', flush=True)
     return records
@@ -141,8 +143,7 @@ def main(argv=None):
     report_dir = args.report_dir or args.out
     os.makedirs(report_dir, exist_ok=True)
     results = S.summarise(records)
-    with open(osp.join(report_dir, 'search.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+    atomic_write_json(osp.join(report_dir, 'search.json'), results, indent=1)
     S.write_markdown(osp.join(report_dir, 'search.md'), results)
     print(f'wrote {report_dir}/search.json and search.md; chosen: {results["chosen"] and results["chosen"]["name"]}')
     return 0

@@ -2,6 +2,8 @@
 import json
 import os.path as osp
 
+from scl.utils.errors import ConfigError
+
 BACKGROUNDS = ('textures', 'photos')  # data v2 (default) and the photo stress variant
 
 
@@ -26,6 +28,11 @@ def ensure_data(path, preset, background='textures'):
         meta = json.load(f)
     have = {k: meta['config'].get(k) for k in want}
     if have != want:
-        raise ValueError(f'{path} holds scene data built with {have}, but this run needs {want}: pass another --out '
-                         '(or --data) or delete that directory')
+        raise ConfigError(f'{path} holds scene data built with {have}, but this run needs {want}: pass another --out '
+                          '(or --data) or delete that directory')
+    if 'fingerprint' not in meta:  # built before the builder recorded one: computed once, from the files
+        from scl.datasets.scene_builder import data_fingerprint
+        from scl.utils.fileio import atomic_write_json
+        meta['fingerprint'] = data_fingerprint(path)
+        atomic_write_json(meta_file, meta, indent=2)
     return meta

@@ -7,7 +7,6 @@ labelled training objects; the test objects are never read). The chosen candidat
 shared-point gain on validation. ``tools/benchmarks/scene_data_search.py`` runs it.
 """
 import json
-import os
 import os.path as osp
 from dataclasses import replace
 
@@ -101,10 +100,8 @@ def load_records(path):
 
 def save_records(path, records):
     """Write atomically (temporary file + rename): an interruption leaves the old file whole."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(records, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    from scl.utils.fileio import atomic_write_json
+    atomic_write_json(path, records, indent=1, sort_keys=True)
 
 
 # The choice: oracle crops minus shared-point crops on validation, linear top-1, at least this much on the mean of the
@@ -214,5 +211,5 @@ def write_markdown(path, results):
     if osp.isfile(notes):
         with open(notes) as f:
             lines += ['', f.read().rstrip()]
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    from scl.utils.fileio import atomic_write_text
+    atomic_write_text(path, '\n'.join(lines) + '\n')

@@ -252,8 +252,8 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
               '![saliency](saliency_grid.png)', '']
     if notes:
         lines += ['## Discussion', '', notes.strip(), '']
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
+    from scl.utils.fileio import atomic_write_text
+    atomic_write_text(path, '\n'.join(lines))
 
 
 

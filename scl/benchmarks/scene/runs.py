@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from scl.utils.fileio import atomic_write_text
+
 from .arms import ARMS, config_path, repo_root
 
 
@@ -70,20 +72,79 @@ def train(config, work_dir, options, log, resume=False, threads=None):
         raise RuntimeError(f'pretraining failed (exit {proc.returncode}; log: {log}):\n{tail}')
 
 
-def pretrain(out, seed, name, data, preset, background='textures', arm=None, threads=None):
-    """Pretrain the arm ``name`` (or ``arm``, an :class:`Arm` run under that name) for one seed unless its final
-    checkpoint exists; resume an interrupted run. Returns the final checkpoint."""
+KEY_FILE = 'cache_key.txt'  # in a run dir: the key (records.stage_key) of what it was started for
+
+
+def checkpoint_loads(path):
+    """Whether ``path`` is a checkpoint torch can read (a run killed while saving leaves one that is not)."""
+    from scl.utils.checkpoint import read_checkpoint
+    from scl.utils.errors import NotACheckpointError
+    try:
+        read_checkpoint(path)
+        return True
+    except (NotACheckpointError, FileNotFoundError):
+        return False
+
+
+def _run_key(rd):
+    path = osp.join(rd, KEY_FILE)
+    return open(path).read().strip() if osp.isfile(path) else None
+
+
+def finished(out, seed, name, preset, background='textures', key=None):
+    """Whether the run's final checkpoint exists, loads, and (with ``key``) was trained for that cache key."""
+    final = final_checkpoint(out, seed, name, preset, background)
+    rd = run_dir(out, seed, name, background)
+    return osp.isfile(final) and (key is None or _run_key(rd) == key) and checkpoint_loads(final)
+
+
+def _set_aside(path, why):
+    """Rename ``path`` to ``<path>.<why>-<n>`` (never deleted: a person decides) and return the new name."""
+    n = 0
+    while osp.exists(f'{path}.{why}-{n}'):
+        n += 1
+    os.replace(path, f'{path}.{why}-{n}')
+    return f'{path}.{why}-{n}'
+
+
+def _repair_last_checkpoint(wd):
+    """Point mmengine's ``last_checkpoint`` at the newest checkpoint of ``wd`` that loads, setting broken ones aside;
+    remove it when none loads (the run then starts over)."""
+    ckpts = sorted((int(m.group(1)), f) for f in os.listdir(wd) if (m := re.fullmatch(r'iter_(\d+)\.pth', f)))
+    for _, f in reversed(ckpts):
+        path = osp.join(wd, f)
+        if checkpoint_loads(path):
+            with open(osp.join(wd, 'last_checkpoint'), 'w') as fh:
+                fh.write(path)
+            return path
+        _set_aside(path, 'broken')
+    if osp.isfile(osp.join(wd, 'last_checkpoint')):
+        os.remove(osp.join(wd, 'last_checkpoint'))
+    return None
+
+
+def pretrain(out, seed, name, data, preset, background='textures', arm=None, threads=None, key=None):
+    """Pretrain the arm ``name`` (or ``arm``, an :class:`Arm` run under that name) for one seed unless it is
+    :func:`finished`; resume an interrupted run from its newest checkpoint that loads. With ``key`` (the stage's
+    cache key), a run dir started for another key (another config, preset or data) is set aside
+    (``<arm>.stale-<n>``) and the run starts over. Returns the final checkpoint."""
     arm = arm or ARMS[name]
     final = final_checkpoint(out, seed, name, preset, background)
-    if osp.isfile(final):
-        return final
     rd = run_dir(out, seed, name, background)
+    if osp.isdir(rd) and key is not None and _run_key(rd) != key:
+        print(f'{rd} was trained for another config, preset or data (cache key {_run_key(rd)}, now {key}): set '
+              f'aside as {_set_aside(rd, "stale")}', flush=True)
+    if finished(out, seed, name, preset, background, key):
+        return final
     wd = osp.join(rd, 'pretrain')
-    resume = osp.isfile(osp.join(wd, 'last_checkpoint'))
+    os.makedirs(rd, exist_ok=True)
+    if key is not None:
+        atomic_write_text(osp.join(rd, KEY_FILE), key + '\n')
+    resume = osp.isdir(wd) and _repair_last_checkpoint(wd) is not None
     train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume,
           threads)
-    if not osp.isfile(final):
-        raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without {final}')
+    if not checkpoint_loads(final):
+        raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without a readable {final}')
     return final
 
 
@@ -105,7 +166,7 @@ def shared_threads(jobs, n_runs, cpus=None):
     return max(1, (cpus or os.cpu_count() or 1) // max(1, min(jobs, n_runs)))
 
 
-def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0):
+def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0, keys=None):
     """Pretrain ``runs`` (``(background, seed, arm)`` triples; ``datas`` maps a background to its data directory) up
     to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: the CPUs shared out among at most ``jobs``
     runs, at least 1 each, so that a single unfinished run gets every CPU); for
@@ -119,8 +180,8 @@ def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=1
     start = [logged_iter(log) for log in logs]
     n = preset['pretrain_iters']
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(pretrain, out, seed, arm, datas[bg], preset, bg, threads=threads)
-                   for bg, seed, arm in runs]
+        futures = [pool.submit(pretrain, out, seed, arm, datas[bg], preset, bg, threads=threads,
+                               key=(keys or {}).get((bg, seed, arm))) for bg, seed, arm in runs]
         with tqdm(total=n * len(runs), initial=sum(start), desc=f'pretraining {len(runs)} runs, {jobs} at a time',
                   unit='iter') as bar:
             while True:
