@@ -89,3 +89,15 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert json.load(open(path)) == dict(old=True)
+
+
+def test_fault_drill_writes_its_rows(tmp_path):
+    from conftest import load_script
+    drill = load_script('tools/analysis_tools/fault_drill.py')
+    rows, md = str(tmp_path / 'faults.json'), str(tmp_path / 'reliability.md')
+    assert drill.main(['--out', str(tmp_path / 'drill'), '--only', 'kill_during_write', 'missing_data_root',
+                       '--json', rows, '--markdown', md]) == 0
+    faults = json.load(open(rows))['faults']
+    assert [f['fault'] for f in faults] == ['kill during a write', 'missing data root']
+    assert all(f['passed'] for f in faults) and '<out>' in faults[1]['observed']
+    assert '| missing data root |' in open(md).read()
