@@ -18,7 +18,8 @@ its loss weights and the shared crop point) with ``tools/train.py`` on the scene
 same command resumes: finished stages are read from ``<out>/records.json`` and an interrupted pretraining run resumes
 from its last checkpoint. On a machine without that working directory, ``--records-from
 docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
-taken only if the preset values it depends on are unchanged: the anchors survive a longer pretraining schedule).
+taken only under the same cache key: the preset values it depends on, its resolved config and the data's content
+fingerprint, ``scl.benchmarks.scene.records.stage_key``; the anchors survive a longer pretraining schedule).
 ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains);
 invocations sharing ``--out`` merge records.json stage by stage and skip the stages another one has finished.
 ``--jobs 3`` pretrains the unfinished runs three at a time (the CPUs shared out, at least one thread each) before it
@@ -65,8 +66,9 @@ def parse_args(argv=None):
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
     p.add_argument('--records-from', metavar='RESULTS_JSON',
                    help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
-                   "stages count as done where the values of this preset they depend on are unchanged and they were "
-                   "scored at its probe size, so a machine without that run's checkpoints continues it")
+                   "stages count as done where their cache key (the preset values they depend on, the resolved config, "
+                   "the data's fingerprint) is unchanged and they were scored at its probe size, so a machine without "
+                   "that run's checkpoints continues it")
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f'--jobs must be at least 1, got {args.jobs}')
