@@ -13,7 +13,6 @@
    gloo run of a tiny model (measured must equal computed).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
@@ -216,8 +215,8 @@ def main():
               f"{g['ratio']:.4f} (goal <= 1.01); 2-process gloo count equals the computation: "
               f"{all(v['equal'] for v in g['verified_2_gloo_processes'].values())}")
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=2)
+        from scl.utils.fileio import atomic_write_json
+        atomic_write_json(args.out, results, indent=2)
     return 0
 
 

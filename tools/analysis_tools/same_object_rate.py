@@ -10,7 +10,6 @@ Anchoring can only matter where ``oracle`` is well above ``uniform``: on scenes 
 object, where the anchor falls changes little (docs/benchmarks/scene/data_v3/search.md).
 """
 import argparse
-import json
 import os.path as osp
 import sys
 import time
@@ -58,8 +57,8 @@ def main(argv=None):
         print(f'  {what:<52} {100 * rates[kind]:5.1f} %')
     print(f'  oracle - uniform: {100 * (rates["oracle"] - rates["uniform"]):+.1f} points ({rates["seconds"]} s)')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rates, f, indent=1)
+        from scl.utils.fileio import atomic_write_json
+        atomic_write_json(args.json, rates, indent=1)
     return 0
 
 
