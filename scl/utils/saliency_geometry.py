@@ -19,7 +19,10 @@ MODEL_FREE_SOURCES = ('spectral_residual', )
 # store once before training and never updated (``SaliencyStoreHook``). It tells whether a benchmark can reward
 # saliency at all; on data without annotations it is an error.
 BENCHMARK_SOURCES = ('oracle', )
-ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES + BENCHMARK_SOURCES
+# No saliency at all: the model computes no map and never writes the store (with independent crops and beta = 0,
+# SCL's pipeline is MoCo v2: the paired MoCo v2 arm of the scene benchmark).
+NO_SOURCE = 'none'
+ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES + BENCHMARK_SOURCES + (NO_SOURCE, )
 REDUCTIONS = ('mean_relu', 'l2')
 
 

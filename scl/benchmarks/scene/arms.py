@@ -26,12 +26,17 @@ class Arm:
     def map_source(self):
         """The source of the trained network's own map that the evaluation scores: the arm's source, or Grad-CAM
         where the arm's source is not the model's (none, or the benchmark-only ground truth)."""
-        from scl.utils.saliency_geometry import BENCHMARK_SOURCES
-        return 'gradcam' if self.source in ('', ) + BENCHMARK_SOURCES else self.source
+        from scl.utils.saliency_geometry import BENCHMARK_SOURCES, NO_SOURCE
+        return 'gradcam' if self.source in ('', NO_SOURCE) + BENCHMARK_SOURCES else self.source
 
 
 ARMS = {
     'mocov2': Arm('mocov2', [], 'MoCo v2', 'independent RandomResizedCrop', 'none'),
+    # MoCo v2 in SCL's pipeline: SaliencyCropTransform's independent crops (RandomResizedCrop's distribution), an
+    # unweighted loss, no saliency computed. It draws its random numbers where the SCL arms do, so it pairs with them.
+    'mocov2_paired': Arm('scl', [f'{_CROP}.anchor=independent', 'model.head.beta=0', 'model.saliency_source=none'],
+                         'MoCo v2 (SCL pipeline: independent crops, beta=0, no saliency)',
+                         'independent (RandomResizedCrop-like)', 'none', 'none'),
     'scl': Arm('scl', [], 'SCL (Grad-CAM saliency)', 'saliency anchor', 'saliency', 'gradcam'),
     'scl_activation': Arm('scl', ['model.saliency_source=activation'], 'SCL, activation saliency (previous default)',
                           'saliency anchor', 'saliency', 'activation'),

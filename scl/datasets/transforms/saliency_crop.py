@@ -174,7 +174,9 @@ class SaliencyCropTransform(BaseTransform):
 
     def _box(self, px: Optional[int], py: Optional[int], height: int, width: int) -> list:
         """One box with RandomResizedCrop's scale and ratio, placed uniformly among the positions that contain the
-        pixel ``(px, py)``, or anywhere in the image when ``px`` is None (RandomResizedCrop's placement)."""
+        pixel ``(px, py)``, or anywhere in the image when ``px`` is None (RandomResizedCrop's placement). When no
+        draw fits in ``max_attempts``: the whole image around an anchor (it always contains it), and without one
+        mmpretrain's fallback, the central crop of the ratio range's nearest end."""
         area = height * width
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         for _ in range(self.max_attempts):
@@ -192,7 +194,15 @@ class SaliencyCropTransform(BaseTransform):
                 x1 = x_lo + min(int(ux * (x_hi - x_lo + 1)), x_hi - x_lo)
                 y1 = y_lo + min(int(uy * (y_hi - y_lo + 1)), y_hi - y_lo)
                 return [x1, y1, x1 + w, y1 + h]
-        return [0, 0, width, height]  # the whole image always contains the anchor
+        if px is not None:
+            return [0, 0, width, height]  # the whole image always contains the anchor
+        w, h = width, height  # mmpretrain's RandomResizedCrop: the central crop, clamped to the ratio range
+        if width / height < self.ratio[0]:
+            h = int(round(width / self.ratio[0]))
+        elif width / height > self.ratio[1]:
+            w = int(round(height * self.ratio[1]))
+        x1, y1 = (width - w) // 2, (height - h) // 2
+        return [x1, y1, x1 + w, y1 + h]
 
     # -- transform -------------------------------------------------------------------------------------------------
     def _read_saliency(self, results: dict):

@@ -59,8 +59,9 @@ class SCLAlgorithm(SymMoCo):
             view's pixels' spectral-residual saliency (Hou & Zhang 2007) at the store's resolution, a model-free
             control (what a map that localises does to SCL). ``'oracle'``: benchmark only, the ground truth: the
             store holds each training scene's object cover from its annotations, written once by
-            :class:`SaliencyStoreHook` and never updated by the model. Defaults to ``'activation'`` (the configs
-            set ``'gradcam'``).
+            :class:`SaliencyStoreHook` and never updated by the model. ``'none'``: no map is computed and the store
+            is never written (with ``anchor='independent'`` crops and ``beta=0`` this is MoCo v2 in SCL's pipeline).
+            Defaults to ``'activation'`` (the configs set ``'gradcam'``).
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
@@ -261,8 +262,8 @@ class SCLAlgorithm(SymMoCo):
         hub.update_scalar('train/saliency_invalid', float(n))
 
     def _after_keys(self, extras, data_samples):
-        if self.saliency_store is None or self.saliency_source == 'oracle':
-            return  # the oracle's store is the annotations' object cover, fixed before training
+        if self.saliency_store is None or self.saliency_source in ('oracle', 'none'):
+            return  # the oracle's store is the annotations' object cover, fixed before training; 'none' has no map
         if self.saliency_source == 'gradcam':
             self._pending_samples = data_samples  # written by apply_pending_saliency after the backward
             return
