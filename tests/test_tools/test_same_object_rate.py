@@ -84,3 +84,12 @@ def test_tool_reads_the_config_and_prints(one_object_scene, tmp_path, capsys):
         rates = json.load(f)
     assert rates['scale'] == [0.2, 1.0]  # the SCL benchmark config's crop scale
     assert osp.isfile(osp.join(ROOT, 'tools/analysis_tools/same_object_rate.py'))
+
+
+def test_tool_draws_scenes_with_their_oracle_map_and_pairs(tiny_data, tmp_path):
+    tool = load_script('tools/analysis_tools/same_object_rate.py')
+    png = tmp_path / 'pairs.png'
+    assert tool.main([tiny_data, '--pairs', '200', '--picture', str(png)]) == 0
+    from PIL import Image
+    w, h = Image.open(png).size
+    assert w > h > 100  # four columns (scene + oracle map, three pair kinds), four scenes

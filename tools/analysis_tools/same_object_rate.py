@@ -30,6 +30,7 @@ def parse_args(argv=None):
     p.add_argument('--grid', type=int, default=16, help="the oracle map's grid (the store's)")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', help='also write the rates to this file')
+    p.add_argument('--picture', help='also draw a few scenes with their oracle map and one view pair per anchor (PNG)')
     return p.parse_args(argv)
 
 
@@ -56,6 +57,12 @@ def main(argv=None):
                        ('mmpretrain', "independent crops (mmpretrain's RandomResizedCrop)")):
         print(f'  {what:<52} {100 * rates[kind]:5.1f} %')
     print(f'  oracle - uniform: {100 * (rates["oracle"] - rates["uniform"]):+.1f} points ({rates["seconds"]} s)')
+    if args.picture:
+        if args.data.endswith('.json'):
+            sys.exit('error: --picture needs the data folder (the scenes), not an annotation file')
+        from scl.benchmarks.scene.geometry import plot_pairs
+        plot_pairs(args.picture, args.data, scale, ratio, grid_size=args.grid, seed=args.seed, split=args.split)
+        print(f'wrote {args.picture}')
     if args.json:
         from scl.utils.fileio import atomic_write_json
         atomic_write_json(args.json, rates, indent=1)

@@ -135,3 +135,53 @@ def crop_scale(config):
             return tuple(t.get('scale', (0.2, 1.0))), tuple(t.get('ratio', (3. / 4., 4. / 3.)))
     raise ValueError('the config\'s train pipeline has no SaliencyCropTransform: give an SCL pretraining config')
 
+
+
+def plot_pairs(path, data, scale, ratio=(3. / 4., 4. / 3.), n=4, grid_size=16, seed=0, split='train'):
+    """A picture of ``n`` scenes of a build_scene_dataset folder: the scene with its oracle map (object cover), then
+    one view pair for each of the uniform anchor, the oracle anchor and independent crops (the two boxes drawn on
+    the scene, green where both views hold half of the same object, red where not)."""
+    import os.path as osp
+
+    import cv2
+
+    from scl.benchmarks.scene.report import _plt
+    from scl.datasets.transforms import SaliencyCropTransform
+    from scl.evaluation.localisation import scene_masks
+    ann = osp.join(data, 'scenes', 'annotations', f'instances_{split}.json')
+    sizes, boxes = scene_boxes(ann)
+    with open(ann) as f:
+        names = [img['file_name'] for img in json.load(f)['images']]
+    covers = scene_masks(ann, grid_size)
+    transform = SaliencyCropTransform(size=8, scale=tuple(scale), ratio=tuple(ratio), anchor='saliency')
+    plt = _plt()
+    kinds = ('uniform', 'oracle', 'independent')
+    fig, axes = plt.subplots(n, 1 + len(kinds), figsize=(2.0 * (1 + len(kinds)), 2.0 * n), squeeze=False)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        for i in range(n):
+            img = cv2.cvtColor(cv2.imread(osp.join(data, 'scenes', split, names[i])), cv2.COLOR_BGR2RGB)
+            h, w = sizes[i]
+            cover = covers[names[i]]
+            axes[i][0].imshow(img)
+            axes[i][0].imshow(np.ma.masked_equal(cover, 0), cmap='autumn', alpha=0.6, extent=(0, w, h, 0), vmin=0,
+                              vmax=1)  # the cells the objects cover, by their cover fraction
+            for j, kind in enumerate(kinds, start=1):
+                pair = draw_pair(kind, transform, None, h, w, cover)
+                colour = 'lime' if same_object(pair, boxes[i]) else 'red'
+                axes[i][j].imshow(img)
+                for (x1, y1, x2, y2), style in zip(pair, ('-', '--')):
+                    axes[i][j].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=1.2,
+                                                       ls=style))
+                if i == 0:
+                    axes[i][j].set_title(f'{kind} pair', fontsize=7)
+        axes[0][0].set_title('scene + oracle map', fontsize=7)
+    finally:
+        np.random.set_state(state)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
