@@ -92,4 +92,4 @@ def test_tool_draws_scenes_with_their_oracle_map_and_pairs(tiny_data, tmp_path):
     assert tool.main([tiny_data, '--pairs', '200', '--picture', str(png)]) == 0
     from PIL import Image
     w, h = Image.open(png).size
-    assert w > h > 100  # four columns (scene + oracle map, three pair kinds), four scenes
+    assert w == h > 100  # four columns (scene + oracle map, three pair kinds), four scenes
