@@ -103,6 +103,7 @@ def pilot(args, records):
                                          seed=seed)
             res['pretrain_s'] = runs.compute_seconds(wd)
         res['evaluate_s'] = round(time.time() - t0, 1)
+        res['machine'] = machine(args.threads)  # what produced this record: commit, CPU, threads, versions
         with locked(rec_path):  # another invocation may have added records meanwhile
             records = S.load_records(rec_path) or records
             rec = records.setdefault(name, {})
@@ -121,8 +122,15 @@ def machine(threads):
     if osp.isfile('/proc/cpuinfo'):
         with open('/proc/cpuinfo') as f:
             cpu = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), '')
+    import subprocess
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=osp.dirname(osp.abspath(__file__)),
+                            capture_output=True, text=True).stdout.strip()
+    flags = ''
+    if osp.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            flags = next((line for line in f if line.startswith('flags')), '')
     return dict(cpu=cpu, cpus=os.cpu_count(), threads=threads, python=platform.python_version(),
-                torch=torch.__version__)
+                torch=torch.__version__, commit=commit or 'unknown', avx512_bf16='avx512_bf16' in flags)
 
 
 def main(argv=None):
