@@ -139,11 +139,13 @@ elif [ "$WITH_OPS" = 1 ]; then
     else
         log "using cached wheel $(ls "$WHEEL_CACHE"/mmcv-"$MMCV_VERSION"-*.whl | head -1)"
     fi
-    "${PIP[@]}" install -q --no-deps --only-binary mmcv --find-links "$WHEEL_CACHE" "mmcv==$MMCV_VERSION"
+    # with its dependencies (mmengine, opencv, ...), held to the pinned versions
+    "${PIP[@]}" install -q --only-binary mmcv --find-links "$WHEEL_CACHE" -c "$ROOT/requirements/pinned.txt" \
+        "mmcv==$MMCV_VERSION"
     mmcv_installed || die "mmcv $MMCV_VERSION installed but 'import mmcv.ops' fails; delete $WHEEL_CACHE and rerun"
 else
     log "installing mmcv-lite $MMCV_VERSION (no compiled ops: 'bash tools/install.sh --with-ops' adds them)"
-    "${PIP[@]}" install -q --only-binary :all: "mmcv-lite==$MMCV_VERSION"
+    "${PIP[@]}" install -q --only-binary mmcv-lite -c "$ROOT/requirements/pinned.txt" "mmcv-lite==$MMCV_VERSION"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
