@@ -171,3 +171,22 @@ def test_a_short_batch_that_reaches_the_queue_is_a_clear_error(tiny_data, tmp_pa
     cfg.train_dataloader.drop_last = False  # what a user's own config may do
     with pytest.raises(ValueError, match=r'a batch of another size came before .*drop_last=True'):
         run(cfg)
+
+
+def test_resume_on_other_images_of_the_same_count_fails_clearly(tiny_data, tmp_path):
+    import shutil
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / 'a'), iters=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, by_epoch=False)
+    cfg.custom_hooks = cfg.custom_hooks[:1]
+    run(cfg)
+    assert torch.load(tmp_path / 'a' / 'iter_1.pth')['saliency_store']['images']
+    other = tmp_path / 'other'
+    os.makedirs(other / 'scenes' / 'train')
+    for name in os.listdir(osp.join(tiny_data, 'scenes', 'train')):  # 24 scenes again, under other names
+        shutil.copy(osp.join(tiny_data, 'scenes', 'train', name), other / 'scenes' / 'train' / f'x{name}')
+    shutil.copytree(osp.join(tiny_data, 'cls'), other / 'cls')
+    cfg2 = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), str(other), str(tmp_path / 'b'), iters=1)
+    cfg2.custom_hooks = cfg2.custom_hooks[:1]
+    cfg2.resume, cfg2.load_from = True, str(tmp_path / 'a' / 'iter_1.pth')
+    with pytest.raises(ValueError, match='belongs to another list of training images'):
+        run(cfg2)

@@ -13,6 +13,17 @@ from scl.utils.errors import ConfigError
 CHECKPOINT_KEY = 'saliency_store'
 
 
+def image_list_fingerprint(dataset) -> str:
+    """SHA-256 (16 hex digits) of the training images' paths relative to the data root, in dataset order: the
+    store's rows belong to exactly this list, so a checkpoint's store is restored only into the same one."""
+    import hashlib
+    root = getattr(dataset, 'data_root', '') or ''
+    h = hashlib.sha256()
+    for i in range(len(dataset)):
+        h.update(osp.relpath(dataset.get_data_info(i)['img_path'], root).encode() + b'\0')
+    return h.hexdigest()[:16]
+
+
 def scene_annotation_file(dataset) -> str:
     """The COCO instances file the scene builder writes beside a scene folder: ``<root>/annotations/
     instances_<split>.json`` for images in ``<root>/<split>/``."""
@@ -118,6 +129,7 @@ class SaliencyStoreHook(Hook):
         self.store_dir = store_dir
         self.oracle_ann_file = oracle_ann_file
         self.store: Optional[SaliencyStore] = None
+        self.images = None  # image_list_fingerprint of the training set
         self.warmup_iters = 0
 
     def before_run(self, runner) -> None:
@@ -126,6 +138,7 @@ class SaliencyStoreHook(Hook):
         directory = osp.join(self.store_dir or osp.join(runner.work_dir, 'saliency_store'), f'rank{get_rank()}')
         self.store = SaliencyStore.create(
             directory, len(dataset), grid_size=self.grid_size, init_value=self.init_value, dtype=self.dtype)
+        self.images = image_list_fingerprint(dataset)
         if attach_saliency_store(dataset, self.store) == 0:
             runner.logger.warning('SaliencyStoreHook: the training pipeline has no SaliencyCropTransform; the store '
                                   'is only updated by the model (e.g. to monitor a MoCo baseline)')
@@ -161,7 +174,7 @@ class SaliencyStoreHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.store is not None:
             self.store.flush()
-            checkpoint[CHECKPOINT_KEY] = self.store.state_dict()
+            checkpoint[CHECKPOINT_KEY] = dict(self.store.state_dict(), images=self.images)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not runner.cfg.get('resume') or self.store is None:
@@ -169,7 +182,17 @@ class SaliencyStoreHook(Hook):
         if CHECKPOINT_KEY not in checkpoint:
             runner.logger.warning('the resumed checkpoint has no saliency store; starting from uniform maps')
             return
-        self.store.load_state_dict(checkpoint[CHECKPOINT_KEY])
+        saved = checkpoint[CHECKPOINT_KEY]
+        same_shape = tuple(saved['maps'].shape) == tuple(self.store.maps.shape)  # else load_state_dict says so
+        if same_shape and saved.get('images', self.images) != self.images:
+            raise ConfigError(
+                f'the checkpoint\'s saliency store belongs to another list of training images (fingerprint '
+                f'{saved["images"]}, this data set {self.images}): resume with the data set it was trained on, or '
+                'start a new run without --resume')
+        if 'images' not in saved:
+            runner.logger.warning('the checkpoint\'s saliency store carries no image-list fingerprint (saved before '
+                                  'it was recorded): restored because its shape fits')
+        self.store.load_state_dict(saved)
         runner.logger.info('SaliencyStoreHook: restored the saliency store from the checkpoint')
 
     def after_run(self, runner) -> None:
