@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 _GUIDED = 0  # index of the guided flag in state.npy
+_WARMUP, _BATCH = 1, 2  # the warm-up in iterations and the batch per rank: guidance by a sample's position
 
 
 class SaliencyStore:
@@ -107,6 +108,21 @@ class SaliencyStore:
     def _check_writable(self):
         if not self.writable:
             raise PermissionError(f'the saliency store at {self.directory} was opened read-only')
+
+    def set_schedule(self, warmup_iters, batch_size):
+        """Publish the warm-up length and the per-rank batch, so that a sample that knows its position in the sample
+        stream knows its iteration and whether it is guided (:meth:`guided_at`), whenever a worker prepares it."""
+        self._check_writable()
+        self.state[_WARMUP], self.state[_BATCH] = int(warmup_iters), int(batch_size)
+        self.state.flush()
+
+    def guided_at(self, position):
+        """Whether the sample at ``position`` of the stream (iteration ``position // batch``) comes after the
+        warm-up; the live flag (:attr:`guided`) when no schedule was published."""
+        batch = int(self.state[_BATCH])
+        if batch <= 0:
+            return self.guided
+        return position // batch >= int(self.state[_WARMUP])
 
     def set_guided(self, guided):
         self._check_writable()
@@ -218,6 +234,24 @@ class SaliencyStoreLink:
             path = self._path_np[:int(self._meta_np[1])].tobytes().decode()
             self._local = (version, SaliencyStore.open(path))
         return self._local[1]
+
+    def wait(self, timeout: float = 600.0, poll: float = 0.02) -> SaliencyStore:
+        """The published store, waiting for its publication (a loader worker that starts before the trainer
+        publishes the store, as mmengine's loops start them, waits here instead of preparing samples without it).
+
+        Raises:
+            ConfigError: Nothing was published within ``timeout`` seconds.
+        """
+        import time
+        deadline = time.monotonic() + timeout
+        while (store := self.get()) is None:
+            if time.monotonic() > deadline:
+                from scl.utils.errors import ConfigError
+                raise ConfigError(f'no saliency store was published to the data pipeline in {timeout:.0f} s: a '
+                                  'pipeline with SaliencyCropTransform and KeyedInfiniteSampler needs '
+                                  "dict(type='SaliencyStoreHook') in custom_hooks")
+            time.sleep(poll)
+        return store
 
     def __getstate__(self):
         return dict(_meta=self._meta, _path=self._path)

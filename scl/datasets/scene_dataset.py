@@ -6,6 +6,7 @@ from mmpretrain.registry import DATASETS
 from scl.utils.errors import DataError
 
 from .image_check import VERIFY_HINT, CorruptImageError, image_problem
+from .samplers import seed_streams
 
 DATA_HELP = {
     'coco': 'COCO train2017 goes to data/coco/train2017 (mmdet layout; see README "Data preparation")',
@@ -43,6 +44,27 @@ class SceneImageDataset(CustomDataset):
             raise DataError(f'no usable images in {osp.abspath(folder)}: {e}') from e
         if len(self) == 0:
             raise DataError(f'image folder {osp.abspath(folder)} holds no image')
+
+    def __getitem__(self, key):
+        """``dataset[index]``, or ``dataset[(index, position, seed)]`` from :class:`KeyedInfiniteSampler`: the
+        sample's random streams are then seeded from the key (:func:`seed_streams`) and its results carry it as
+        ``sample_key`` for the transforms that key their own stages."""
+        if not isinstance(key, (tuple, list)):
+            return super().__getitem__(key)
+        index, position, seed = (int(k) for k in key)
+        self._sample_key = (seed, index, position)
+        seed_streams(self._sample_key, 'pipeline')
+        try:
+            return super().__getitem__(index)
+        finally:
+            self._sample_key = None
+
+    def get_data_info(self, idx):
+        info = super().get_data_info(idx)
+        key = getattr(self, '_sample_key', None)
+        if key is not None and key[1] == idx:
+            info['sample_key'] = key
+        return info
 
     def prepare_data(self, idx):
         try:

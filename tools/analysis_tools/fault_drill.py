@@ -79,11 +79,11 @@ def short_last_batch(out, data):
                                              else last_line(proc)[:200])
 
 
-def kill9_resume(out, data):
-    """Kill -9 after the checkpoint of iteration 4 (2 workers), --resume, compare with an uninterrupted run."""
+def kill9_resume(out, data, workers=2):
+    """Kill -9 after the checkpoint of iteration 4, --resume, compare with an uninterrupted run."""
     import numpy as np
     import torch
-    opts = tiny_options(data, iters=8, workers=2, checkpoint=4)
+    opts = tiny_options(data, iters=8, workers=workers, checkpoint=4)
     whole, cut = osp.join(out, 'uninterrupted'), osp.join(out, 'killed')
     proc = run(train_cmd(SCL_DEMO, whole, opts))
     if proc.returncode:
@@ -110,8 +110,13 @@ def kill9_resume(out, data):
     common = sorted(set(losses[0]) & set(losses[1]) & set(range(5, 9)))
     loss = max((abs(losses[0][i] - losses[1][i]) for i in common), default=float('nan'))
     ok = weights == 0 and store == 0 and loss == 0
-    return ok, (f'resumed at iteration 4; max |difference| at iteration 8: weights {weights:.3g}, store {store:.3g}, '
-                f'logged losses of iterations 5-8 {loss:.3g}')
+    return ok, (f'{workers} loader workers; resumed at iteration 4; max |difference| at iteration 8: weights '
+                f'{weights:.3g}, store {store:.3g}, logged losses of iterations 5-8 {loss:.3g}')
+
+
+def kill9_resume_no_workers(out, data):
+    """As :func:`kill9_resume`, with the data loaded in the training process."""
+    return kill9_resume(out, data, workers=0)
 
 
 def logged_losses(work_dir):
@@ -224,6 +229,8 @@ FAULTS = [
      short_last_batch),
     ('kill -9 and --resume', 'final weights, store and logged losses equal to the uninterrupted run (bit-exact)',
      kill9_resume),
+    ('kill -9 and --resume, no loader workers', 'the same, with the data loaded in the training process',
+     kill9_resume_no_workers),
     ('corrupt image', "one line: 'error: cannot read training image ...', exit 2", corrupt_image),
     ('NaN saliency map', 'never reaches the store or the loss; counted', nan_map),
     ('kill during a write', 'the old records file intact', kill_during_write),

@@ -6,7 +6,9 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    # mmengine's InfiniteSampler that also tells each sample its position in the run: its random numbers and its
+    # warm-up decision follow from (seed, sample, position), not from loader workers or timing.
+    sampler=dict(type='KeyedInfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, data_prefix='train', pipeline=None))
 data_preprocessor = dict(

@@ -10,6 +10,7 @@ from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms.utils import cache_randomness
 from mmpretrain.registry import TRANSFORMS
 
+from scl.datasets.samplers import seed_streams
 from scl.saliency_store import SaliencyStoreLink
 from scl.utils.errors import ConfigError
 from scl.utils.saliency_geometry import box_scores, normalise_boxes
@@ -39,6 +40,8 @@ class SaliencyCropTransform(BaseTransform):
 
     - img
     - sample_idx
+    - sample_key (optional: ``(seed, index, position)`` from :class:`~scl.datasets.KeyedInfiniteSampler`; the crop
+      then draws from its own stream of that sample visit, and the warm-up is decided by the sample's iteration)
 
     **Modified Keys:**
 
@@ -206,15 +209,23 @@ class SaliencyCropTransform(BaseTransform):
 
     # -- transform -------------------------------------------------------------------------------------------------
     def _read_saliency(self, results: dict):
-        """This sample's map and whether the store is guided; ``(None, False)`` before a store is published."""
-        store = self.store
+        """This sample's map and whether it is guided; ``(None, False)`` before a store is published. A sample that
+        knows its position in the run (``sample_key`` from :class:`~scl.datasets.KeyedInfiniteSampler`) is guided by
+        its iteration, otherwise by the store's live flag."""
+        key = results.get('sample_key')
+        # A keyed sample waits for the store (loader workers start before the trainer publishes it), so that its
+        # guidance follows its iteration and never when its worker started.
+        store = self.store if key is None else self.link.wait()
         if store is None:
             return None, False
         if 'sample_idx' not in results:
             raise KeyError('SaliencyCropTransform needs `sample_idx` in the results (set by mmengine BaseDataset)')
-        return store.get(int(results['sample_idx'])), store.guided
+        guided = store.guided if key is None else store.guided_at(key[2])
+        return store.get(int(results['sample_idx'])), guided
 
     def transform(self, results: dict) -> dict:
+        if results.get('sample_key') is not None:  # the crop's own stream: the same draws whatever came before
+            seed_streams(results['sample_key'], 'crop')
         img = results['img']
         if img is None:
             raise ConfigError(f'empty image for {results.get("img_path", "<unknown file>")}')

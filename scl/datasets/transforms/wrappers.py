@@ -6,6 +6,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.registry import TRANSFORMS
 
+from scl.datasets.samplers import seed_streams
+
 
 @TRANSFORMS.register_module()
 class MultiViewWithKeys(BaseTransform):
@@ -19,6 +21,8 @@ class MultiViewWithKeys(BaseTransform):
     **Required Keys:**
 
     - img (an array, or a list of ``num_views`` arrays)
+    - sample_key (optional: with it, view ``v``'s pipeline draws from the stream ``'view<v>'`` of that sample visit,
+      the same in every arm, however many numbers the crop drew)
 
     **Modified Keys:**
 
@@ -48,7 +52,10 @@ class MultiViewWithKeys(BaseTransform):
         if isinstance(img, (list, tuple)) and len(img) != self.num_views:
             raise ValueError(f'MultiViewWithKeys expects {self.num_views} views, got a list of {len(img)}')
         outputs = []
+        key = results.get('sample_key')
         for v in range(self.num_views):
+            if key is not None:  # each view's augmentation draws from its own stream (the same in every arm)
+                seed_streams(key, f'view{v}')
             inputs = {k: val for k, val in results.items() if k != 'img'}
             inputs = copy.deepcopy(inputs)
             inputs['img'] = img[v] if isinstance(img, (list, tuple)) else img.copy()

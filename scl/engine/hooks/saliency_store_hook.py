@@ -158,6 +158,7 @@ class SaliencyStoreHook(Hook):
             self.warmup_iters = int(round(0.1 * runner.max_iters))
         else:
             self.warmup_iters = int(round(self.warmup_epochs * iters_per_epoch))
+        self.store.set_schedule(self.warmup_iters, loop.dataloader.batch_size)
         runner.logger.info(f'SaliencyStoreHook: {self.store}; warm-up of {self.warmup_iters} iterations '
                            f'({self.warmup_iters / iters_per_epoch:.2f} epochs) with unguided crops')
 
