@@ -34,6 +34,7 @@ class SceneImageDataset(CustomDataset):
 
     def __init__(self, data_root: str = '', data_prefix: str = '', **kwargs):
         kwargs.setdefault('with_label', False)
+        self._sample_key = None  # (seed, index, position) of the sample being prepared (__getitem__ with a key)
         folder = osp.join(data_root, data_prefix) if isinstance(data_prefix, str) else data_root
         if not osp.isdir(folder):
             hint = DATA_HELP['coco'] if 'coco' in folder else DATA_HELP['demo']
@@ -61,9 +62,8 @@ class SceneImageDataset(CustomDataset):
 
     def get_data_info(self, idx):
         info = super().get_data_info(idx)
-        key = getattr(self, '_sample_key', None)
-        if key is not None and key[1] == idx:
-            info['sample_key'] = key
+        if self._sample_key is not None and self._sample_key[1] == idx:
+            info['sample_key'] = self._sample_key
         return info
 
     def prepare_data(self, idx):
