@@ -82,6 +82,6 @@ def test_epoch_based_queue_configs_drop_the_short_last_batch(path):
         return
     loader = cfg.train_dataloader
     if cfg.train_cfg.get('type') == 'IterBasedTrainLoop' or 'max_iters' in cfg.train_cfg:
-        assert loader.sampler.type == 'InfiniteSampler', path
+        assert loader.sampler.type in ('InfiniteSampler', 'KeyedInfiniteSampler'), path
     else:
         assert loader.get('drop_last') is True, path
