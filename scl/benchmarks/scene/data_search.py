@@ -111,6 +111,11 @@ MIN_SEEDS = 2
 MOCO_VALID = 10.0
 
 
+def _by_seed(val, arm, key='linear_top1'):
+    """An arm's figures in seed order."""
+    return [v for _, v in sorted(_per_seed(val, arm, key).items(), key=lambda kv: int(kv[0]))]
+
+
 def _per_seed(val, arm, key='linear_top1'):
     return {s: r[arm][key] for s, r in val.items() if arm in r and key in r[arm]}
 
@@ -134,11 +139,8 @@ def summarise(records):
         val = rec.get('val', {})
         out = dict(settings=rec.get('settings'), same_object_rate=rec.get('same_object_rate'),
                    scene_stats=rec.get('scene_stats'),
-                   val={arm: [v for _, v in sorted(_per_seed(val, arm).items(), key=lambda kv: int(kv[0]))]
-                        for arm in ('random_init', ) + PILOT_ARMS},
-                   val_1pct={arm: [v for _, v in sorted(_per_seed(val, arm, 'top1_1pct').items(),
-                                                         key=lambda kv: int(kv[0]))]
-                             for arm in ('random_init', ) + PILOT_ARMS},
+                   val={arm: _by_seed(val, arm) for arm in ('random_init', ) + PILOT_ARMS},
+                   val_1pct={arm: _by_seed(val, arm, 'top1_1pct') for arm in ('random_init', ) + PILOT_ARMS},
                    seeds=sorted((int(s) for s in val), key=int),
                    pretrain_s={arm: [r[arm].get('pretrain_s') for r in val.values() if arm in r] for arm in PILOT_ARMS},
                    machine=rec.get('machine'))

@@ -46,11 +46,6 @@ def same_object(crops, objects, threshold=0.5):
     return bool((held >= threshold).all(axis=0).any())
 
 
-def oracle_cdf(transform, cover):
-    """The anchor distribution of SaliencyCropTransform (anchor='saliency') on an object-cover map."""
-    return transform.anchor_cdf(np.asarray(cover, dtype=np.float32))
-
-
 def draw_pair(kind, transform, rrc, height, width, cover=None):
     """One view pair's boxes (``2 x 4``, pixels) cut the way ``kind`` says.
 
@@ -73,7 +68,7 @@ def draw_pair(kind, transform, rrc, height, width, cover=None):
     if kind == 'uniform':
         return transform.sample_boxes(height, width, None, 0, shared=True)[2]
     if kind == 'oracle':
-        cdf = oracle_cdf(transform, cover)
+        cdf = transform.anchor_cdf(np.asarray(cover, dtype=np.float32))  # the anchor drawn from the object cover
         return transform.sample_boxes(height, width, cdf, cover.shape[0], shared=True)[2]
     raise ValueError(f'unknown pair kind {kind!r}: choose from {PAIR_KINDS}')
 
