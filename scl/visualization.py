@@ -1,14 +1,13 @@
-"""Pictures of what the model finds salient: images, their saliency maps and sampled crop pairs."""
+"""Pictures of what the model finds salient: images, their saliency maps and sampled crop pairs.
+
+This module only reads images and draws; the maps come from :mod:`scl.saliency`.
+"""
 import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
 import mmcv
 import numpy as np
-import torch
-
-from scl.utils.saliency_geometry import (MODEL_FREE_SOURCES, SALIENCY_SOURCES, contrastive_gradcam, dense_contrast,
-                                         reduce_feature_map, spectral_residual)
 
 PAIR_COLOURS = ('#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
@@ -125,122 +124,3 @@ def render_saliency_figure(images: Sequence[np.ndarray],
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path
-
-
-SOURCES = SALIENCY_SOURCES
-# Sources a study can score: the training step's (the model's and the model-free ones) and, for studies only (not
-# computable inside the training step), ContraCAM's published procedure.
-STUDY_SOURCES = SOURCES + MODEL_FREE_SOURCES + ('contracam', )
-
-
-def model_saliency(model, images: Sequence[np.ndarray], size: int, grid_size: int, reduce: str = 'mean_relu',
-                   encoder: str = 'key', source: str = 'activation', contracam_iters: int = 1) -> np.ndarray:
-    """Saliency of whole images from a model's own networks (works for SCL and MoCo v2 checkpoints alike).
-
-    Each image is resized to ``size x size`` and normalised as in training; the map is resampled to the grid. The
-    sources are SCL's (``SCLAlgorithm.saliency_source``), computed on the whole image as their own view:
-
-    - ``'activation'``: the key (momentum) encoder's last feature map (the query backbone with
-      ``encoder='query'``) reduced over channels with ``reduce``;
-    - ``'gradcam'``: contrastive Grad-CAM of the InfoNCE loss of the image's query against its own key and the queue,
-      on the query backbone's last feature map (one backward per batch, weights untouched);
-    - ``'dense_contrast'``: the key neck at every location of the key encoder's map, log-softmax of the image's key
-      against the queue;
-    - ``'spectral_residual'``: the image's pixels alone (model-free, :func:`spectral_residual`);
-    - ``'contracam'`` (studies only): ContraCAM's procedure (Mo et al. 2021) over the images passed together, see
-      :func:`contracam`, with ``contracam_iters`` rounds.
-
-    Returns:
-        np.ndarray: ``len(images) x grid_size x grid_size`` in [0, 1].
-    """
-    if source not in STUDY_SOURCES:
-        raise ValueError(f'source must be one of {STUDY_SOURCES}, got {source!r}')
-    if source not in ('activation', ) + MODEL_FREE_SOURCES and not hasattr(model, 'queue'):
-        raise ValueError(f"source {source!r} needs a MoCo-style model (key encoder, neck and queue), got "
-                         f'{type(model).__name__}')
-    key_backbone = model.encoder_k.module[0] if hasattr(model, 'encoder_k') else model.backbone
-    backbone = key_backbone if (encoder == 'key' or source == 'dense_contrast') else model.backbone
-    device = next(model.parameters()).device
-    batch = np.stack([mmcv.imresize(img, (size, size)) for img in images])
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # RGB, as the preprocessor's output order
-    pre = model.data_preprocessor  # ImgDataPreprocessor buffers: C x 1 x 1
-    x = ((x - pre.mean.view(1, -1, 1, 1).cpu()) / pre.std.view(1, -1, 1, 1).cpu()).to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        if source == 'gradcam':
-            maps = _eval_gradcam(model, x)
-        elif source == 'contracam':
-            maps = contracam(model, x, contracam_iters)
-        elif source == 'spectral_residual':
-            maps = spectral_residual(x)
-        else:
-            with torch.no_grad():
-                feats = backbone(x)
-                if source == 'activation':
-                    maps = reduce_feature_map(feats[-1], reduce)
-                else:
-                    neck_k = model.encoder_k.module[1]
-                    keys = torch.nn.functional.normalize(neck_k(feats)[0], dim=1)
-                    maps = dense_contrast(feats[-1], keys, neck_k.mlp, model.queue, model.head.temperature)
-    finally:
-        model.train(was_training)
-    maps = torch.nn.functional.interpolate(maps[:, None], size=(grid_size, grid_size), mode='bilinear',
-                                           align_corners=False)
-    return maps[:, 0].clamp(0, 1).detach().cpu().numpy()
-
-
-def _eval_gradcam(model, x):
-    """Contrastive Grad-CAM of each image's InfoNCE loss (its query against its own key and the queue)."""
-    with torch.no_grad():
-        keys = torch.nn.functional.normalize(model.encoder_k.module[1](model.encoder_k.module[0](x))[0], dim=1)
-    with torch.enable_grad():
-        feats = model.backbone(x)
-        act = feats[-1]
-        q = torch.nn.functional.normalize(model.neck(feats)[0], dim=1)
-        logits = torch.cat([(q * keys).sum(1, keepdim=True), q @ model.queue.detach()], dim=1)
-        loss = torch.nn.functional.cross_entropy(logits / model.head.temperature,
-                                                 torch.zeros(len(x), dtype=torch.long, device=x.device),
-                                                 reduction='sum')  # per-image gradients, independent of the batch
-        grad, = torch.autograd.grad(loss, act)
-    return contrastive_gradcam(act.detach(), grad)
-
-
-def contracam(model, x, iters=1):
-    """ContraCAM (Mo et al. 2021) of a batch of normalised images on the query backbone's last feature map.
-
-    Each round scores every image's projection ``q`` by ``q . k - logsumexp_j(q . n_j)`` (temperature 1, as ContraCAM),
-    with ``k`` the projection of the unedited image and ``n_j`` the projections of the *other* images of the batch in
-    every round so far, and takes its contrastive Grad-CAM (:func:`~scl.utils.saliency_geometry.contrastive_gradcam`),
-    upsampled to the input. After each round the union (element-wise max) of the maps so far is painted over the
-    image with the batch's mean colour, so the next round looks for what else identifies it. Weights are untouched.
-
-    Returns:
-        torch.Tensor: ``B x H x W`` union in [0, 1] at the input's resolution.
-    """
-    if len(x) < 2:
-        raise ValueError('contracam scores each image against the other images of the batch: pass at least 2')
-    if iters < 1:
-        raise ValueError(f'contracam needs at least one round, got iters={iters}')
-
-    def project(inp):
-        feats = model.backbone(inp)
-        return feats[-1], torch.nn.functional.normalize(model.neck(feats)[0], dim=1)
-
-    with torch.no_grad():
-        _, key = project(x)
-    colour = x.mean(dim=(0, 2, 3), keepdim=True)
-    own = torch.eye(len(x), dtype=torch.bool, device=x.device)
-    seen, union, inp = [], None, x
-    for _ in range(iters):
-        with torch.enable_grad():
-            act, q = project(inp)
-            seen.append(q.detach())
-            neg = torch.cat([(q @ n.T).masked_fill(own, float('-inf')) for n in seen], dim=1)
-            score = (q * key).sum(1) - torch.logsumexp(neg, dim=1)
-            grad, = torch.autograd.grad(-score.sum(), act)  # the gradient of the loss -score
-        cam = contrastive_gradcam(act.detach(), grad)
-        cam = torch.nn.functional.interpolate(cam[:, None], size=x.shape[-2:], mode='bilinear', align_corners=False)
-        union = cam[:, 0] if union is None else torch.maximum(union, cam[:, 0])
-        inp = x * (1 - union[:, None]) + colour * union[:, None]
-    return union.clamp(0, 1)

@@ -105,8 +105,8 @@ def held_out_scenes(data, split, num):
 
 
 def source_maps(model, images, size, grid_size, source, batch=32, **kwargs):
-    """``scl.visualization.model_saliency`` of many images, ``batch`` at a time (N x G x G in [0, 1])."""
-    from scl.visualization import model_saliency
+    """``scl.saliency.model_saliency`` of many images, ``batch`` at a time (N x G x G in [0, 1])."""
+    from scl.saliency import model_saliency
     return np.concatenate([model_saliency(model, images[i:i + batch], size, grid_size, source=source, **kwargs)
                            for i in range(0, len(images), batch)])
 

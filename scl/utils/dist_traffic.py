@@ -2,8 +2,10 @@
 
 MoCo v2's DDP step (mmpretrain's ``batch_shuffle_ddp`` / ``batch_unshuffle_ddp`` and the queue update) all-gathers, per
 view, the images (shuffle), a permutation (broadcast from rank 0) and the keys (un-shuffle), and once per step the keys
-of both views (queue). SCL adds, per view, the ``h x w`` saliency map (un-shuffled with the keys) and, once per step,
-the store update (sample index, ``G x G`` values and coverage of each view). Counted here: the bytes one rank
+of both views (queue). SCL with a source computed in the key encoder's pass (``saliency_source='activation'``, counted
+here) adds, per view, the ``h x w`` saliency map (un-shuffled with the keys) and, once per step, the store update
+(sample index, ``G x G`` values and coverage of each view); with ``'gradcam'`` (the configs') no map is un-shuffled
+and the same store update is gathered after the backward. Counted here: the bytes one rank
 receives, its own share included (``world x`` the tensor it contributes to an all-gather; the tensor of a broadcast).
 """
 import contextlib
@@ -85,7 +87,7 @@ def _traffic_worker(rank, world, port, methods, batch, view_size, grid_size, fea
     from mmpretrain.structures import DataSample
 
     import scl  # noqa: F401
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch_dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
@@ -106,6 +108,7 @@ def _traffic_worker(rank, world, port, methods, batch, view_size, grid_size, fea
                 type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'))
             model = MODELS.build(dict(
                 type='SCLAlgorithm' if method == 'scl' else 'SymMoCo', queue_len=4 * 2 * batch * world,
+                **(dict(saliency_source='activation') if method == 'scl' else {}),
                 feat_dim=feat_dim, backbone=dict(type='ResNet', depth=18, base_channels=8),
                 neck=dict(type='MoCoV2Neck', in_channels=64, hid_channels=16, out_channels=feat_dim,
                           with_avg_pool=True), head=head))

@@ -43,7 +43,7 @@ def pipeline_dataset(tiny_data, anchor, tmp_path):
     """The demo config's training set on the tiny scenes, its store published (a keyed sample waits for one), with a
     warm-up of 2 iterations of batch 4."""
     from scl.engine.hooks.saliency_store_hook import attach_saliency_store
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, '/tmp/unused')
     cfg.train_dataloader.dataset.pipeline[1]['anchor'] = anchor
     init_default_scope('mmpretrain')

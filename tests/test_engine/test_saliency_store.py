@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from scl.saliency_store import SaliencyStore
+from scl.saliency import SaliencyStore
 
 
 class StoreReader(Dataset):

@@ -63,8 +63,8 @@ def test_train_holdout_split_takes_the_last_pretraining_scenes(tiny_data):
 
 
 def test_eval_gradcam_equals_autograd_on_the_model(tiny_data, tmp_path):
-    from scl.utils.saliency_geometry import contrastive_gradcam
-    from scl.visualization import model_saliency
+    from scl.saliency import contrastive_gradcam
+    from scl.saliency import model_saliency
     _, _, model = checkpoint_of('scl/scl_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'm')
     model.eval()
     rng = np.random.default_rng(0)
@@ -88,8 +88,8 @@ def test_eval_gradcam_equals_autograd_on_the_model(tiny_data, tmp_path):
 
 
 def test_contracam_equals_autograd_per_image_and_rounds_only_add(tiny_data, tmp_path):
-    from scl.utils.saliency_geometry import contrastive_gradcam
-    from scl.visualization import contracam
+    from scl.saliency import contrastive_gradcam
+    from scl.saliency import contracam
     _, _, model = checkpoint_of('mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py', tiny_data, tmp_path, 'm')
     model.eval()
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -124,5 +124,5 @@ def test_centre_prior_and_ratio():
     corner[:2, :2] = 1
     assert localisation_ratio(prior, centre) > 1 > localisation_ratio(prior, corner)
     with pytest.raises(ValueError, match='source must be one of'):
-        from scl.visualization import model_saliency
+        from scl.saliency import model_saliency
         model_saliency(None, [], 8, 2, source='magic')

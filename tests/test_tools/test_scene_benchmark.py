@@ -146,9 +146,9 @@ def test_each_arm_changes_only_what_its_name_says():
     assert A.ARMS['scl_activation'].overrides == ['model.saliency_source=activation']
     assert A.ARMS['scl_spectral_residual_crops_only'].overrides == ['model.saliency_source=spectral_residual',
                                                                     'model.head.beta=0']
-    from scl.utils.saliency_geometry import ALGORITHM_SOURCES
+    from scl.saliency import source_names
     for name, arm in A.ARMS.items():  # every arm's source is one SCLAlgorithm accepts, and the one it overrides to
-        assert arm.source in ('', ) + ALGORITHM_SOURCES, name
+        assert arm.source in ('', ) + source_names(training=True), name
         assert f'model.saliency_source={arm.source}' in arm.overrides or arm.source in ('', 'gradcam'), name
     opts = runs.pretrain_options('scl_weights_only', '/d', A.PRESETS['cpu'], 2)
     assert opts[-1] == 'train_dataloader.dataset.pipeline.1.anchor=independent' and 'randomness.seed=2' in opts

@@ -92,7 +92,8 @@ def test_photo_maps_are_the_momentum_encoders(runs, tmp_path):
     import torch
     from mmpretrain.registry import MODELS
 
-    from scl.visualization import list_images, load_rgb, model_saliency
+    from scl.saliency import model_saliency
+    from scl.visualization import list_images, load_rgb
     cfg_path, ckpt = runs['scl']
     tool = load_tool()
     cfg = Config.fromfile(cfg_path)

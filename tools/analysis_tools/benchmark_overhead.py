@@ -53,7 +53,7 @@ def build(cfg_path, store_dir, source=None):
     from mmpretrain.registry import DATASETS, MODELS
 
     from scl.engine.hooks import attach_saliency_store
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     cfg = Config.fromfile(cfg_path)
     if source is not None:  # 'gradcam', or 'dense_contrast:1024' for a subsampled queue
         name, _, negatives = source.partition(':')
@@ -129,7 +129,7 @@ def retained_saliency_bytes(model, batch):
 def time_crops(args):
     from mmpretrain.registry import TRANSFORMS
 
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     from scl.visualization import load_rgb
     scl_cfg = Config.fromfile(args.scl_config)
     from mmpretrain.registry import DATASETS

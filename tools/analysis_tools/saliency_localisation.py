@@ -6,7 +6,7 @@
         [--split val|train-holdout] [--num-scenes 100] [--grid 8] [--out work_dirs/localisation]
 
 For every run and every source of ``SCLAlgorithm.saliency_source`` (activation, gradcam, dense_contrast: computed on
-each whole scene as its own view, see ``scl.visualization.model_saliency``) it scores held-out scenes of the scene
+each whole scene as its own view, see ``scl.saliency.model_saliency``) it scores held-out scenes of the scene
 builder with the localisation ratio (share of the map's mass on the object masks over their area share; 1.0 is a
 uniform map) beside a centred Gaussian prior scored the same way, and beside the object masks pooled to S x S cells
 (``--mask-sides``: what a map that knows the objects can score at the resolution of an S x S feature map).
@@ -39,10 +39,12 @@ def parse_args(argv=None):
     p.add_argument('--grid', type=int, default=8, help='side of the scored saliency grid')
     p.add_argument('--size', type=int, default=None, help="side the scenes are resized to (default: the config's "
                    'view size)')
-    p.add_argument('--sources', nargs='+', default=['activation', 'gradcam', 'dense_contrast'],
-                   help="any of activation, gradcam, dense_contrast (the training step's), spectral_residual (the "
-                   "image's pixels alone: a model-free reference) and contracam (ContraCAM's procedure, studies only: "
-                   'negatives are the other scenes of each batch of 32)')
+    from scl.saliency import SOURCES, source_names
+    p.add_argument('--sources', nargs='+', choices=source_names(study=True),
+                   default=list(source_names(training=True, reads=('backbone', 'moco'))),
+                   help='saliency sources (scl.saliency.sources; default: the model\'s own training sources): '
+                   + '; '.join(f'{n}: {SOURCES[n].summary}' for n in source_names(study=True))
+                   + ' (contracam: negatives are the other scenes of each batch of 32)')
     p.add_argument('--contracam-iters', type=int, default=1, help="ContraCAM's rounds of painting the found region "
                    'over and looking again (the maps of all rounds are united)')
     p.add_argument('--mask-sides', type=int, nargs='*', default=[2, 4, 8],

@@ -81,7 +81,8 @@ def main(argv=None):
     else:
         import numpy as np
 
-        from scl.visualization import load_rgb, model_saliency
+        from scl.saliency import model_saliency
+        from scl.visualization import load_rgb
         model = MODELS.build(cfg.model)
         model.load_state_dict(ckpt['state_dict'], strict=False)
         n = len(dataset)
@@ -99,22 +100,9 @@ def main(argv=None):
     return 0
 
 
-def find_transform(pipeline, types):
-    """The first transform config (a dict) of one of ``types`` in a pipeline config, searching nested wrappers."""
-    if isinstance(pipeline, dict):
-        if pipeline.get('type') in types:
-            return pipeline
-        pipeline = list(pipeline.values())
-    if isinstance(pipeline, (list, tuple)):
-        for item in pipeline:
-            found = find_transform(item, types)
-            if found is not None:
-                return found
-    return None
-
-
 def view_size(cfg, default=224):
     """The side of the training views: SaliencyCropTransform's ``size`` or RandomResizedCrop's ``scale``."""
+    from scl.datasets.transforms import find_transform
     t = find_transform(cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []),
                        ('SaliencyCropTransform', 'RandomResizedCrop'))
     if t is None:
@@ -130,8 +118,8 @@ def draw_images(args, cfg, ckpt):
     import numpy as np
     from mmpretrain.registry import MODELS, TRANSFORMS
 
-    from scl.visualization import (fit_for_display, list_images, load_rgb, model_saliency, render_saliency_figure,
-                                   sample_crop_pairs)
+    from scl.saliency import model_saliency
+    from scl.visualization import fit_for_display, list_images, load_rgb, render_saliency_figure, sample_crop_pairs
     if args.source == 'store':
         print('error: the saliency store only holds maps of the training images; --img computes maps from the '
               'model (drop --source store)', file=sys.stderr)
@@ -156,6 +144,7 @@ def draw_images(args, cfg, ckpt):
     shown = [fit_for_display(img) for img in images]
     pairs = None
     if args.num_pairs:
+        from scl.datasets.transforms import find_transform
         crop_cfg = find_transform(cfg.train_dataloader.dataset.pipeline, ('SaliencyCropTransform', ))
         crop = TRANSFORMS.build(copy.deepcopy(crop_cfg) if crop_cfg is not None else dict(
             type='SaliencyCropTransform', size=size))  # draws pairs only, never resizes

@@ -26,8 +26,9 @@ class Arm:
     def map_source(self):
         """The source of the trained network's own map that the evaluation scores: the arm's source, or Grad-CAM
         where the arm's source is not the model's (none, or the benchmark-only ground truth)."""
-        from scl.utils.saliency_geometry import BENCHMARK_SOURCES, NO_SOURCE
-        return 'gradcam' if self.source in ('', NO_SOURCE) + BENCHMARK_SOURCES else self.source
+        from scl.saliency import SOURCES
+        own = SOURCES.get(self.source)
+        return 'gradcam' if own is None or own.reads in ('annotations', 'nothing') else self.source
 
 
 ARMS = {

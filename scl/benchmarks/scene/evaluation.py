@@ -4,7 +4,10 @@ scenes (each source of the model, the run's own store, uniform = 1.0, a centre p
 import os
 import os.path as osp
 
-from scl.utils.saliency_geometry import SALIENCY_SOURCES as SOURCES
+from scl.saliency import source_names
+
+# The model's own training sources, scored by the localisation study of every run.
+SOURCES = source_names(training=True, reads=('backbone', 'moco'))
 
 
 def run_model_config(arm_config, work_dir):

@@ -125,9 +125,10 @@ def crop_scale(config):
     path); ``((0.2, 1.0), (3/4, 4/3))``, the transform's defaults, for what the config leaves out."""
     from mmengine.config import Config
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    for t in cfg.train_dataloader.dataset.pipeline:
-        if t.get('type') == 'SaliencyCropTransform':
-            return tuple(t.get('scale', (0.2, 1.0))), tuple(t.get('ratio', (3. / 4., 4. / 3.)))
+    from scl.datasets.transforms import find_transform
+    t = find_transform(cfg.train_dataloader.dataset.pipeline, ('SaliencyCropTransform', ))
+    if t is not None:
+        return tuple(t.get('scale', (0.2, 1.0))), tuple(t.get('ratio', (3. / 4., 4. / 3.)))
     raise ValueError('the config\'s train pipeline has no SaliencyCropTransform: give an SCL pretraining config')
 
 

@@ -2,7 +2,7 @@
 results.json, results.md and the plots."""
 import numpy as np
 
-from scl.utils.saliency_geometry import SALIENCY_SOURCES
+from scl.benchmarks.scene.evaluation import SOURCES as SALIENCY_SOURCES
 
 # The benchmark can measure only when MoCo v2 is this far above random initialisation (issue 10).
 VALIDITY = dict(linear_top1=10.0, top1_1pct=5.0)

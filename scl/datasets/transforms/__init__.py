@@ -1,4 +1,7 @@
+from .pipeline import find_transform, iter_transforms, transform_path, walk_pipeline
 from .saliency_crop import SaliencyCropTransform
-from .wrappers import MultiViewWithKeys, iter_transforms
+from .wrappers import MultiViewWithKeys
 
-__all__ = ['SaliencyCropTransform', 'MultiViewWithKeys', 'iter_transforms']
+__all__ = [
+    'SaliencyCropTransform', 'MultiViewWithKeys', 'iter_transforms', 'walk_pipeline', 'find_transform', 'transform_path'
+]

@@ -11,9 +11,9 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.registry import TRANSFORMS
 
 from scl.datasets.samplers import seed_streams
-from scl.saliency_store import SaliencyStoreLink
+from scl.saliency import SaliencyStoreLink
 from scl.utils.errors import ConfigError
-from scl.utils.saliency_geometry import box_scores, normalise_boxes
+from scl.saliency import box_scores, normalise_boxes
 
 ANCHOR_MODES = ('saliency', 'uniform', 'independent')
 

@@ -1,6 +1,6 @@
 """Multi-view wrappers (peers of mmpretrain's ``MultiView``) and pipeline helpers."""
 import copy
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
@@ -72,19 +72,3 @@ class MultiViewWithKeys(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(transforms={self.pipeline}, num_views={self.num_views}, '
                 f'keys={self.keys})')
-
-
-def iter_transforms(pipeline) -> Sequence:
-    """Yield every transform of a (possibly nested) pipeline: Compose, MultiView and our wrapper included."""
-    stack = [pipeline]
-    while stack:
-        t = stack.pop()
-        yield t
-        for attr in ('transforms', 'pipelines', 'pipeline'):
-            sub = getattr(t, attr, None)
-            if sub is None or sub is t:
-                continue
-            if isinstance(sub, (list, tuple)):
-                stack.extend(sub)
-            else:
-                stack.append(sub)

@@ -7,7 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from scl.datasets.transforms import SaliencyCropTransform, iter_transforms
-from scl.saliency_store import SaliencyStore
+from scl.saliency import SaliencyStore
 from scl.utils.errors import ConfigError
 
 CHECKPOINT_KEY = 'saliency_store'
@@ -88,7 +88,7 @@ class SaliencyStoreHook(Hook):
     Before the run, a store of one ``grid_size x grid_size`` map per training sample (filled with 1, i.e. uniform) is
     created under ``<work_dir>/saliency_store/rank<r>``, given to the model (its ``saliency_store``) and published to
     every :class:`SaliencyCropTransform` of the training pipeline through the transform's
-    :class:`~scl.saliency_store.SaliencyStoreLink`, which dataloader workers started earlier (mmengine's
+    :class:`~scl.saliency.store.SaliencyStoreLink`, which dataloader workers started earlier (mmengine's
     ``IterBasedTrainLoop`` starts them when it is built) share: they open the store on their next sample, no restart
     needed; batches they prepared before that are warm-up batches (plain independent crops, unit scores). The warm-up
     ends after ``warmup_epochs``: from then on crops follow saliency (the flag lives in the store, so workers see it

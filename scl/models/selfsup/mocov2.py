@@ -91,9 +91,10 @@ class SymMoCo(MoCo):
     def _query(self, img: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.neck(self.backbone(img))[0], dim=1)  # N x C
 
-    def _key_extras(self, feats: Tuple[torch.Tensor, ...], keys: torch.Tensor) -> Optional[torch.Tensor]:
-        """A per-sample tensor computed from the key encoder's backbone outputs and the (normalised) keys of the same
-        samples, both still in the shuffled order, un-shuffled with the keys.
+    def _key_extras(self, img: torch.Tensor, feats: Tuple[torch.Tensor, ...],
+                    keys: torch.Tensor) -> Optional[torch.Tensor]:
+        """A per-sample tensor computed from the key view's pixels, the key encoder's backbone outputs and the
+        (normalised) keys of the same samples, all still in the shuffled order, un-shuffled with the keys.
 
         None (the default) gathers nothing more than the keys; SCL returns the reduced ``N x h x w`` saliency map,
         so only that, not the ``N x C x h x w`` feature map, crosses the network in the un-shuffle.
@@ -107,7 +108,7 @@ class SymMoCo(MoCo):
         img, idx_unshuffle = batch_shuffle_ddp(img)
         feats = backbone_k(img)
         k = nn.functional.normalize(neck_k(feats)[0], dim=1)  # N x C
-        extras = self._key_extras(feats, k)
+        extras = self._key_extras(img, feats, k)
         if extras is not None:
             extras = batch_unshuffle_ddp(extras, idx_unshuffle)
         return batch_unshuffle_ddp(k, idx_unshuffle), extras

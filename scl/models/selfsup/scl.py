@@ -8,8 +8,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from scl.utils.errors import ConfigError
-from scl.utils.saliency_geometry import (ALGORITHM_SOURCES, REDUCTIONS, contrastive_gradcam, dense_contrast,
-                                         reduce_feature_map, spectral_residual, valid_maps, warp_to_image_grid)
+from scl.saliency import (REDUCTIONS, contrastive_gradcam, dense_contrast, get_source, valid_maps,
+                          warp_to_image_grid)
 from .mocov2 import SymMoCo
 
 # Which image axes a flip mirrors: (x, y), for mmcv's RandomFlip directions.
@@ -25,15 +25,16 @@ class SCLAlgorithm(SymMoCo):
 
     MoCo v2 (:class:`SymMoCo`) whose positive pairs are cropped around salient regions
     (:class:`SaliencyCropTransform`) and whose per-pair losses are reweighed by the crops' saliency scores
-    (:class:`SaliencyContrastiveHead`). The saliency maps come from the model itself: after each step, the momentum
-    (key) encoder's last feature map of each view, already computed for the keys (no extra forward pass), is reduced
-    over channels and normalised to [0, 1] per view (only this ``N x h x w`` map, not the feature map, is
-    un-shuffled across GPUs), then warped back into image coordinates through the view's crop box and flip and
-    blended into the saliency store (gathered across ranks first, so every rank's store stays identical).
+    (:class:`SaliencyContrastiveHead`). The saliency maps come from the model itself (``saliency_source``, a
+    source of :mod:`scl.saliency.sources`): by default the contrastive Grad-CAM of each query view's loss on the
+    query encoder's last feature map, from the gradient of the main backward (no extra pass). Each view's map, in
+    [0, 1], is warped back into image coordinates through the view's crop box and flip and blended into the saliency
+    store (gathered across ranks first, so every rank's store stays identical); sources computed from the key
+    encoder's pass un-shuffle only the ``N x h x w`` map across GPUs, never the feature map.
 
     Differences from the paper / reconstruction: only the abstract is available. The base framework, the saliency
-    source (key encoder, ReLU-mean over channels), the EMA update of a per-image grid and every default are our
-    reconstruction, each a config knob (docs/method.md).
+    source, the EMA update of a per-image grid and every default are our reconstruction, each a config knob
+    (docs/method.md).
 
     Momentum convention: ``momentum`` is MMEngine's EMA momentum, the weight of the *new* parameters:
     ``momentum=0.001`` is MoCo's ``m = 0.999``.
@@ -49,8 +50,8 @@ class SCLAlgorithm(SymMoCo):
             Defaults to ``'mean_relu'``.
         saliency_ema (float): Weight of a new observation when a view's map is blended into the store
             (reconstruction). Defaults to 0.5.
-        saliency_source (str): Where a view's map comes from (reconstruction; docs/method.md):
-            ``'activation'``: the momentum encoder's last feature map reduced by ``saliency_reduce``, in the loss
+        saliency_source (str): Where a view's map comes from (reconstruction; docs/method.md; the registry
+            :data:`scl.saliency.SOURCES`): ``'activation'``: the momentum encoder's last feature map reduced by ``saliency_reduce``, in the loss
             step. ``'gradcam'``: contrastive Grad-CAM of the loss on the query encoder's last feature map, from the
             gradient of the main backward, written after it. ``'dense_contrast'``: the key encoder's projection neck
             applied at every location of its last feature map (its MLP as 1 x 1 convolutions), each location's
@@ -61,7 +62,7 @@ class SCLAlgorithm(SymMoCo):
             store holds each training scene's object cover from its annotations, written once by
             :class:`SaliencyStoreHook` and never updated by the model. ``'none'``: no map is computed and the store
             is never written (with ``anchor='independent'`` crops and ``beta=0`` this is MoCo v2 in SCL's pipeline).
-            Defaults to ``'activation'`` (the configs set ``'gradcam'``).
+            Defaults to ``'gradcam'``.
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
@@ -88,7 +89,7 @@ class SCLAlgorithm(SymMoCo):
                  momentum: float = 0.001,
                  saliency_reduce: str = 'mean_relu',
                  saliency_ema: float = 0.5,
-                 saliency_source: str = 'activation',
+                 saliency_source: str = 'gradcam',
                  dense_negatives: Optional[int] = None,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -97,8 +98,7 @@ class SCLAlgorithm(SymMoCo):
             raise ConfigError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
         if not 0 < saliency_ema <= 1:
             raise ConfigError(f'saliency_ema must be in (0, 1], got {saliency_ema}')
-        if saliency_source not in ALGORITHM_SOURCES:
-            raise ConfigError(f'saliency_source must be one of {ALGORITHM_SOURCES}, got {saliency_source!r}')
+        get_source(saliency_source, 'training')  # an unknown name: ConfigError before anything is built
         if dense_negatives is not None and dense_negatives < 1:
             raise ConfigError(f'dense_negatives must be None (the whole queue) or >= 1, got {dense_negatives}')
         super().__init__(
@@ -113,12 +113,22 @@ class SCLAlgorithm(SymMoCo):
             init_cfg=init_cfg)
         self.saliency_reduce = saliency_reduce
         self.saliency_ema = saliency_ema
-        self.saliency_source = saliency_source
+        self.saliency_source = saliency_source  # sets self.source, its registry entry (scl.saliency.sources)
         self.dense_negatives = dense_negatives
         self.saliency_store = None
         self.invalid_maps = 0
         self._gradcam_views = []  # per query view of the current step: its feature map and, after backward, dL/dA
         self._pending_samples = None  # data samples whose gradcam update waits for the backward
+
+    @property
+    def saliency_source(self) -> str:
+        """The name of the saliency source; ``self.source`` is its :class:`~scl.saliency.SaliencySource`, which
+        says when and how the training step gets its maps."""
+        return self.source.name
+
+    @saliency_source.setter
+    def saliency_source(self, name: str) -> None:
+        self.source = get_source(name, 'training')
 
     @staticmethod
     def _require(data_samples: List[DataSample], name: str):
@@ -152,33 +162,22 @@ class SCLAlgorithm(SymMoCo):
 
     def _query(self, img):
         feats = self.backbone(img)
-        if self.saliency_source == 'gradcam' and torch.is_grad_enabled() and feats[-1].requires_grad:
+        if self.source.training == 'backward' and torch.is_grad_enabled() and feats[-1].requires_grad:
             # Capture dL/dA of the main backward with a tensor hook: no extra forward or backward pass.
             record = dict(act=feats[-1].detach())
             feats[-1].register_hook(lambda grad, record=record: record.__setitem__('grad', grad.detach()))
             self._gradcam_views.append(record)
         return nn.functional.normalize(self.neck(feats)[0], dim=1)  # N x C
 
-    def _key_extras(self, feats, keys):
-        """The view's ``N x h x w`` saliency map in [0, 1] (float32) from the key encoder: its last feature map
-        reduced over channels (``'activation'``) or scored location by location (``'dense_contrast'``). Nothing for
-        ``'gradcam'`` (its map comes from the query encoder's gradient)."""
-        if self.saliency_source == 'activation':
-            return reduce_feature_map(feats[-1], self.saliency_reduce)
-        if self.saliency_source == 'dense_contrast':
-            return self.dense_contrast_map(feats[-1], keys)
-        return None
-
-    @torch.no_grad()
-    def _key(self, img):
-        keys, extras = super()._key(img)
-        if self.saliency_source == 'spectral_residual':  # the view's pixels, in the keys' (un-shuffled) order
-            extras = spectral_residual(img, self.saliency_store.grid_size if self.saliency_store is not None else 16)
-        return keys, extras
+    def _key_extras(self, img, feats, keys):
+        """The view's ``N x h x w`` saliency map in [0, 1] (float32) for a source the loss step computes from the key
+        encoder's pass (the source's ``key_map``: e.g. the last feature map reduced over channels for
+        ``'activation'``); nothing for the others (``'gradcam'``'s map comes from the query encoder's gradient)."""
+        return self.source.key_map(self, img, feats, keys) if self.source.key_map is not None else None
 
     @torch.no_grad()
     def dense_contrast_map(self, fmap: torch.Tensor, keys: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """:func:`~scl.utils.saliency_geometry.dense_contrast` with the key encoder's neck, the queue and the
+        """:func:`~scl.saliency.dense_contrast` with the key encoder's neck, the queue and the
         head's temperature.
 
         Shape:
@@ -262,9 +261,9 @@ class SCLAlgorithm(SymMoCo):
         hub.update_scalar('train/saliency_invalid', float(n))
 
     def _after_keys(self, extras, data_samples):
-        if self.saliency_store is None or self.saliency_source in ('oracle', 'none'):
-            return  # the oracle's store is the annotations' object cover, fixed before training; 'none' has no map
-        if self.saliency_source == 'gradcam':
+        if self.saliency_store is None or not self.source.updates_store:
+            return  # e.g. the oracle's store is the annotations' object cover, fixed before training
+        if self.source.training == 'backward':
             self._pending_samples = data_samples  # written by apply_pending_saliency after the backward
             return
         idx, values, coverage = self.saliency_update(extras, data_samples)

@@ -4,8 +4,8 @@ from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 
 import scl  # noqa: F401
-from scl.saliency_store import SaliencyStore
-from scl.utils.saliency_geometry import box_score
+from scl.saliency import SaliencyStore
+from scl.saliency import box_score
 
 
 def make_store(tmp_path, maps, guided=True):
@@ -162,7 +162,7 @@ def test_shared_anchor_modes_always_overlap_and_independent_mode_reads_scores(tm
 
 def test_boxes_are_normalised_to_the_array_the_crop_sees(tmp_path):
     """A Resize before the crop must not misregister the boxes: they are fractions of the cropped array."""
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     maps = np.zeros((1, 4, 4), np.float32)
     maps[0, 1, 2] = 1.0
     store = make_store(tmp_path, maps)

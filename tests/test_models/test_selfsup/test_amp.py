@@ -16,7 +16,7 @@ from mmengine.registry import OPTIM_WRAPPERS
 from mmengine.runner import Runner
 
 from conftest import ROOT, shrink_selfsup_cfg
-from scl.utils.saliency_geometry import reduce_feature_map
+from scl.saliency import reduce_feature_map
 
 
 @OPTIM_WRAPPERS.register_module(force=True)

@@ -1,7 +1,7 @@
 """saliency_source='dense_contrast': the key neck at every location, scored against the queue."""
 import numpy as np
 import torch
-from scl.saliency_store import SaliencyStore
+from scl.saliency import SaliencyStore
 from test_scl import G, fixed_batch, samples, tiny_model
 
 

@@ -11,8 +11,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
 from conftest import ROOT, shrink_selfsup_cfg
-from scl.saliency_store import SaliencyStore
-from scl.utils.saliency_geometry import contrastive_gradcam, warp_to_image_grid
+from scl.saliency import SaliencyStore
+from scl.saliency import contrastive_gradcam, warp_to_image_grid
 from test_scl import G, fixed_batch, samples, tiny_model
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from scl.saliency_store import SaliencyStore
-from scl.utils.saliency_geometry import valid_maps
+from scl.saliency import SaliencyStore
+from scl.saliency import valid_maps
 from test_scl import G, samples, tiny_model
 
 SOURCES = ('activation', 'gradcam', 'dense_contrast', 'spectral_residual')

@@ -62,7 +62,7 @@ def test_scl_without_saliency_and_beta_zero_is_symmoco(tmp_path):
     ours_ = tiny_model(head=dict(type='SaliencyContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2,
                                  beta=0.0))
     ours_.saliency_source = 'none'
-    from scl.saliency_store import SaliencyStore
+    from scl.saliency import SaliencyStore
     ours_.saliency_store = SaliencyStore.create(str(tmp_path / 's'), 4, grid_size=8, init_value=0.5,
                                                 dtype='float32')
     for name, p in moco.state_dict().items():

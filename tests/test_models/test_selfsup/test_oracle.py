@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 from pycocotools import mask as mask_utils
 
 import scl  # noqa: F401
-from scl.saliency_store import SaliencyStore
+from scl.saliency import SaliencyStore
 from conftest import ROOT, shrink_selfsup_cfg
 from test_scl import G, fixed_batch, samples, tiny_model
 

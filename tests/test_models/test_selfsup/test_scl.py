@@ -5,16 +5,19 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import scl  # noqa: F401
-from scl.saliency_store import SaliencyStore
+from scl.saliency import SaliencyStore
 
 G = 8
 
 
 def tiny_model(type_='SCLAlgorithm', head=None):
+    """A small model; SCL with ``saliency_source='activation'`` (its map is written in the loss step itself)."""
     torch.manual_seed(0)
+    extra = dict(saliency_source='activation') if type_ == 'SCLAlgorithm' else {}
     return MODELS.build(
         dict(
             type=type_,
+            **extra,
             queue_len=64,
             feat_dim=32,
             momentum=0.01,

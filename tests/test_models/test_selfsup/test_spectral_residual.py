@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from scl.saliency_store import SaliencyStore
-from scl.utils.saliency_geometry import spectral_residual
+from scl.saliency import SaliencyStore
+from scl.saliency import spectral_residual
 from test_scl import G, fixed_batch, samples, tiny_model
 
 
@@ -69,7 +69,7 @@ def test_training_step_writes_the_key_views_spectral_residual_without_extra_pass
 
 
 def test_model_free_source_in_studies_needs_no_queue():
-    from scl.visualization import model_saliency
+    from scl.saliency import model_saliency
     model = tiny_model('SymMoCo', dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
     del model.queue
     images = [np.random.default_rng(i).integers(0, 255, (48, 48, 3), dtype=np.uint8) for i in range(2)]

@@ -1,71 +1,12 @@
-"""Geometry shared by the crop transform, the algorithm's store update and the visualiser.
+"""Saliency maps: how each map is computed from a model's features and gradients or from a view's pixels.
 
-A saliency grid of side G covers the image in normalised coordinates: cell (r, c) spans x in [c/G, (c+1)/G) and
-y in [r/G, (r+1)/G). Boxes are (x1, y1, x2, y2) in pixels of the source image; ``normalise_boxes`` maps them to [0, 1].
+Every function returns per-view maps normalised to [0, 1] in float32, whatever the input's dtype. Which source uses
+which function, in training and in studies, is registered in :mod:`scl.saliency.sources`.
 """
-import functools
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-# The saliency sources of SCL's training step (``SCLAlgorithm.saliency_source``) that come from the model itself;
-# see docs/method.md.
-SALIENCY_SOURCES = ('activation', 'gradcam', 'dense_contrast')
-# Sources that read only the view's pixels, not the model (a control: what a map that localises does to SCL).
-MODEL_FREE_SOURCES = ('spectral_residual', )
-# Sources that are ground truth, for the scene benchmark only: ``'oracle'`` is the union of each training scene's
-# object masks (from the scene builder's COCO annotations) as cover fractions on the store's grid, written into the
-# store once before training and never updated (``SaliencyStoreHook``). It tells whether a benchmark can reward
-# saliency at all; on data without annotations it is an error.
-BENCHMARK_SOURCES = ('oracle', )
-# No saliency at all: the model computes no map and never writes the store (with independent crops and beta = 0,
-# SCL's pipeline is MoCo v2: the paired MoCo v2 arm of the scene benchmark).
-NO_SOURCE = 'none'
-ALGORITHM_SOURCES = SALIENCY_SOURCES + MODEL_FREE_SOURCES + BENCHMARK_SOURCES + (NO_SOURCE, )
 REDUCTIONS = ('mean_relu', 'l2')
-
-
-def normalise_boxes(boxes, height, width):
-    """Pixel boxes (..., 4) to [0, 1] coordinates (numpy or torch)."""
-    scale = boxes.new_tensor([width, height, width, height]) if isinstance(boxes, torch.Tensor) else np.array(
-        [width, height, width, height], dtype=np.float32)
-    return boxes / scale
-
-
-@functools.lru_cache(maxsize=8)
-def _cell_edges(grid_size):
-    edges = np.linspace(0.0, 1.0, grid_size + 1, dtype=np.float32)
-    return edges[:-1], edges[1:]
-
-
-def box_scores(saliency, boxes):
-    """Area-weighted mean of a (G, G) map inside each normalised box: the crops' saliency scores.
-
-    Shape:
-        saliency: (G, G); boxes: (V, 4) normalised (x1, y1, x2, y2) -> (V, ) float32
-    """
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    V = len(boxes)
-    lo, hi = _cell_edges(saliency.shape[0])
-    # Overlap lengths of each box's x interval, then y interval, with each cell's interval: 2V x G in one pass.
-    # (Written for few boxes: every numpy call here costs about a microsecond, per crop, in the data loader.)
-    starts = boxes[:, :2].T.reshape(-1, 1)
-    ends = boxes[:, 2:].T.reshape(-1, 1)
-    overlap = np.minimum(hi, ends)
-    overlap -= np.maximum(lo, starts)
-    np.maximum(overlap, 0, out=overlap)
-    lengths = overlap.sum(1)
-    area = lengths[:V] * lengths[V:]
-    if area.min() <= 0:
-        raise ValueError(f'a box does not overlap the image: {boxes[area <= 0].tolist()}')
-    ox, oy = overlap[:V], overlap[V:]
-    return ((oy @ saliency.astype(np.float32, copy=False)) * ox).sum(1) / area  # sum_rc oy[r] S[r,c] ox[c]
-
-
-def box_score(saliency, box):
-    """The saliency score of one normalised box (see :func:`box_scores`)."""
-    return float(box_scores(saliency, box)[0])
 
 
 def reduce_feature_map(feat, mode='mean_relu'):
@@ -173,33 +114,57 @@ def dense_contrast(fmap, keys, mlp, queue, temperature, negatives=None, chunk=40
     return normalise_maps(pos - lse)
 
 
-def cell_centres(grid_size, device=None):
-    c = (torch.arange(grid_size, device=device, dtype=torch.float32) + 0.5) / grid_size
-    return c
+def whole_image_gradcam(model, x):
+    """Contrastive Grad-CAM of each image's InfoNCE loss (its query against its own key and the queue)."""
+    with torch.no_grad():
+        keys = F.normalize(model.encoder_k.module[1](model.encoder_k.module[0](x))[0], dim=1)
+    with torch.enable_grad():
+        feats = model.backbone(x)
+        act = feats[-1]
+        q = F.normalize(model.neck(feats)[0], dim=1)
+        logits = torch.cat([(q * keys).sum(1, keepdim=True), q @ model.queue.detach()], dim=1)
+        loss = F.cross_entropy(logits / model.head.temperature,
+                               torch.zeros(len(x), dtype=torch.long, device=x.device),
+                               reduction='sum')  # per-image gradients, independent of the batch
+        grad, = torch.autograd.grad(loss, act)
+    return contrastive_gradcam(act.detach(), grad)
 
 
-def warp_to_image_grid(view_maps, boxes, flips, grid_size, flips_y=None):
-    """Warp per-view maps back into each image's G x G grid through the view's crop box and flip.
+def contracam(model, x, iters=1):
+    """ContraCAM (Mo et al. 2021) of a batch of normalised images on the query backbone's last feature map.
 
-    A grid cell is covered by a view when its centre lies inside the view's box; its value is the view map sampled
-    bilinearly at the cell centre's position inside the crop (mirrored along each axis the view was flipped on).
+    Each round scores every image's projection ``q`` by ``q . k - logsumexp_j(q . n_j)`` (temperature 1, as ContraCAM),
+    with ``k`` the projection of the unedited image and ``n_j`` the projections of the *other* images of the batch in
+    every round so far, and takes its contrastive Grad-CAM (:func:`contrastive_gradcam`),
+    upsampled to the input. After each round the union (element-wise max) of the maps so far is painted over the
+    image with the batch's mean colour, so the next round looks for what else identifies it. Weights are untouched.
 
-    Shape:
-        view_maps: (B, h, w); boxes: (B, 4) normalised (x1, y1, x2, y2); flips (mirrored in x), flips_y (mirrored
-        in y, optional): (B, ) bool; returns values (B, G, G) float32 and coverage (B, G, G) bool
+    Returns:
+        torch.Tensor: ``B x H x W`` union in [0, 1] at the input's resolution.
     """
-    B = view_maps.shape[0]
-    c = cell_centres(grid_size, view_maps.device)
-    cy, cx = torch.meshgrid(c, c, indexing='ij')  # G x G
-    x1, y1, x2, y2 = (boxes[:, i, None, None].float() for i in range(4))
-    u = (cx[None] - x1) / (x2 - x1).clamp_min(1e-6)  # B x G x G, position inside the crop in [0, 1]
-    v = (cy[None] - y1) / (y2 - y1).clamp_min(1e-6)
-    u = torch.where(flips[:, None, None].bool(), 1.0 - u, u)
-    if flips_y is not None:
-        v = torch.where(flips_y[:, None, None].bool(), 1.0 - v, v)
-    coverage = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
-    grid = torch.stack([u * 2 - 1, v * 2 - 1], dim=-1)  # B x G x G x 2, grid_sample's (x, y) order
-    values = F.grid_sample(
-        view_maps[:, None].float(), grid, mode='bilinear', padding_mode='border', align_corners=False)[:, 0]
-    assert values.shape == (B, grid_size, grid_size)
-    return values, coverage
+    if len(x) < 2:
+        raise ValueError('contracam scores each image against the other images of the batch: pass at least 2')
+    if iters < 1:
+        raise ValueError(f'contracam needs at least one round, got iters={iters}')
+
+    def project(inp):
+        feats = model.backbone(inp)
+        return feats[-1], F.normalize(model.neck(feats)[0], dim=1)
+
+    with torch.no_grad():
+        _, key = project(x)
+    colour = x.mean(dim=(0, 2, 3), keepdim=True)
+    own = torch.eye(len(x), dtype=torch.bool, device=x.device)
+    seen, union, inp = [], None, x
+    for _ in range(iters):
+        with torch.enable_grad():
+            act, q = project(inp)
+            seen.append(q.detach())
+            neg = torch.cat([(q @ n.T).masked_fill(own, float('-inf')) for n in seen], dim=1)
+            score = (q * key).sum(1) - torch.logsumexp(neg, dim=1)
+            grad, = torch.autograd.grad(-score.sum(), act)  # the gradient of the loss -score
+        cam = contrastive_gradcam(act.detach(), grad)
+        cam = F.interpolate(cam[:, None], size=x.shape[-2:], mode='bilinear', align_corners=False)
+        union = cam[:, 0] if union is None else torch.maximum(union, cam[:, 0])
+        inp = x * (1 - union[:, None]) + colour * union[:, None]
+    return union.clamp(0, 1)
