@@ -35,13 +35,12 @@ def shrink_selfsup_cfg(cfg, data_root, work_dir, iters=2):
     cfg.model.backbone.base_channels = 16
     cfg.model.neck.in_channels = 128
     cfg.model.neck.hid_channels = 64
-    for t in cfg.train_dataloader.dataset.pipeline:
+    from scl.datasets.transforms import iter_transforms
+    for t in iter_transforms(cfg.train_dataloader.dataset.pipeline):
         if t['type'] == 'SaliencyCropTransform':
             t['size'] = 32
-        if t['type'] == 'MultiView':
-            for tt in t['transforms'][0]:
-                if tt['type'] == 'RandomResizedCrop':
-                    tt['scale'] = 32
+        if t['type'] == 'RandomResizedCrop':
+            t['scale'] = 32
     for h in cfg.get('custom_hooks', []):
         if h['type'] == 'KNNMonitorHook':  # the tiny set's labelled split, 32 px, a check at the last iteration
             for key in ('bank', 'query'):

@@ -77,7 +77,8 @@ inputs_hash() {
 imports_ok() {
     local ops=""
     [ "$WITH_OPS" = 1 ] && ops="import mmcv.ops, pytest"
-    "$VENV/bin/python" -c "import mim, mmcv, mmdet, mmpretrain, scl; $ops" >/dev/null 2>&1
+    # from / (not the repository root, which Python would put first on sys.path): the installed scl must import
+    (cd / && "$VENV/bin/python" -c "import mim, mmcv, mmdet, mmpretrain, scl; assert scl.__file__; $ops") >/dev/null 2>&1
 }
 
 apt_packages
@@ -159,9 +160,16 @@ log "installing mmengine / mmpretrain / mmdet (requirements/pinned.txt)$([ "$WIT
 # openmim without its dependencies: they pin setuptools 60 (see requirements/openmim.txt); the ones mim uses are there.
 "${PIP[@]}" install -q --no-deps 'openmim==0.3.9'
 log "installing scl (editable)"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+# compat mode: the source tree itself goes on sys.path (a plain .pth entry). OpenMMLab's mim (and mmengine's `scl::`
+# config prefix) look for the package's `.mim` folder next to the installed metadata, in site-packages/scl; a link
+# there to the tree's scl/.mim gives them the configs, tools and model index. The link holds no __init__.py, so
+# `import scl` still imports the source tree (a regular package wins over a folder without one).
+"${PIP[@]}" install -q --no-deps --no-build-isolation --use-pep517 -e "$ROOT" --config-settings editable_mode=compat
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+mkdir -p "$SITE/scl"
+ln -sfn "$ROOT/scl/.mim" "$SITE/scl/.mim"
 
-"$VENV/bin/python" -c "import mmcv, mmdet, mmpretrain, scl; from scl.utils.mmcv_ops import has_ops; print('scl', scl.__version__, '| mmcv', mmcv.__version__, 'with ops' if has_ops() else '(lite: no ops)', '| mmdet', mmdet.__version__, '| mmpretrain', mmpretrain.__version__)" \
+(cd / && "$VENV/bin/python" -c "import mmcv, mmdet, mmpretrain, scl; assert scl.__file__, 'scl imports as an empty namespace'; from scl.utils.mmcv_ops import has_ops; print('scl', scl.__version__, '| mmcv', mmcv.__version__, 'with ops' if has_ops() else '(lite: no ops)', '| mmdet', mmdet.__version__, '| mmpretrain', mmpretrain.__version__)") \
     || die "the stack is installed but does not import (see the message above)"
 # A --with-ops install also satisfies the lite mode: stamp both, so a later plain run is a no-op.
 { inputs_hash; if [ "$WITH_OPS" = 1 ]; then WITH_OPS=0 inputs_hash; fi; } > "$STAMP"

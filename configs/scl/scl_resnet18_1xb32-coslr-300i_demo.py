@@ -8,8 +8,8 @@ model = dict(
     feat_dim=128,
     momentum=0.01,  # MMEngine EMA momentum (weight of the new parameters): MoCo m = 0.99 for this short run
     # Contrastive Grad-CAM from the training step's own backward (chosen over 'activation' and 'dense_contrast' on
-    # the scene benchmark's train-holdout scenes: docs/benchmarks/scene/data_v2/probes.md); 'activation' was the
-    # previous default. saliency_reduce applies to 'activation' only.
+    # the scene benchmark's train-holdout scenes: docs/benchmarks/scene/data_v2/probes.md). saliency_reduce applies
+    # to 'activation' only.
     saliency_source='gradcam',
     saliency_reduce='mean_relu',
     saliency_ema=0.5,  # EMA rate of the saliency store update

@@ -183,7 +183,7 @@ class SceneConfig:
 
     ``scene_background_pool``: 0 (the default) gives every scene a background of its own. ``N > 0`` makes the scenes
     of each split share ``N`` backgrounds of the mode, drawn once from the split's background stream (each scene takes
-    one at random, flipped at random), so a scene's background no longer tells it from the others: a study of whether
+    one at random, flipped at random), so a scene's background does not tell it from the others: a study of whether
     instance discrimination then looks at the objects. The classification images keep fresh backgrounds (the probe
     data stays the same).
     """

@@ -214,6 +214,7 @@ def _ddp_worker(rank, world_size, port, tiny_data, out_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_gather_the_same_features_as_one(tiny_data, tmp_path):
     """Under DDP (2 gloo processes) each rank embeds every 2nd sample; the gathered bank and the accuracy equal the
     single-process ones (9 bank and 7 query samples: uneven shares exercise the padding)."""

@@ -72,6 +72,7 @@ def test_semi_supervised_fine_tunes_everything_on_the_subset(tiny_data, tmp_path
     assert 'accuracy/top1' in runner.val_loop.run()
 
 
+@pytest.mark.slow
 def test_mask_rcnn_transfer_on_demo_scenes_prints_coco_map(tiny_data, tmp_path, pretrained, capsys):
     cfg = Config.fromfile(DET)
     cfg.work_dir = str(tmp_path)
@@ -113,6 +114,7 @@ def test_detection_without_checkpoint_stops_with_instructions(tmp_path, tiny_dat
     (dict(checkpoint='torchvision://resnet18'), 'supervised'),
     (dict(checkpoint='/nonexistent/ckpt.pth'), 'does not exist'),
 ])
+@pytest.mark.slow
 def test_bad_pretrained_settings_fail(tiny_data, tmp_path, pretrained, change, match):
     cfg = cls_cfg(LINEAR, tiny_data, str(tmp_path), pretrained)
     cfg.model.backbone.init_cfg.update(change)
@@ -135,6 +137,7 @@ def run_tool(*args, **env):
                           env=dict(os.environ, **env), cwd=ROOT, timeout=300)
 
 
+@pytest.mark.slow
 def test_benchmark_launcher_refuses_without_checkpoint_and_names_work_dir(tiny_data, tmp_path, pretrained):
     launcher = osp.join(ROOT, 'tools/benchmarks/classification/train.sh')
     proc = run_tool('bash', launcher, LINEAR, str(tmp_path / 'missing.pth'), '1', PYTHON=sys.executable)
@@ -186,6 +189,7 @@ def r18_checkpoint(tmp_path_factory):
     return path, model
 
 
+@pytest.mark.slow
 def test_extract_then_torchvision_gives_the_same_features(r18_checkpoint, tmp_path):
     import torchvision
     path, model = r18_checkpoint
@@ -225,6 +229,7 @@ def test_detectron2_conversion_names(r18_checkpoint, tmp_path):
     assert not any('num_batches_tracked' in k or 'layer' in k or 'bn' in k for k in model)
 
 
+@pytest.mark.slow
 def test_converters_reject_checkpoints_without_a_backbone(tmp_path):
     torch.save(dict(state_dict={'head.fc.weight': torch.zeros(2, 2)}), tmp_path / 'head.pth')
     for tool in ('extract_backbone.py', 'convert_to_torchvision.py', 'convert_to_detectron2.py'):

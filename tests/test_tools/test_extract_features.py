@@ -47,6 +47,7 @@ def reference_features(cfg, ckpt, paths):
         return model.backbone((x - mean) / std)[-1].mean(dim=(2, 3)).numpy()
 
 
+@pytest.mark.slow
 def test_extract_features_of_a_folder(trained, tiny_data, tmp_path):
     cfg, cfg_path, ckpt = trained
     folder = tmp_path / 'my_photos'

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import ROOT
 
 # Hides mmcv's compiled extension from the import system, as an mmcv-lite install lacks it.
@@ -28,6 +30,7 @@ def pretraining_configs():
                   if '_base_' not in p and 'benchmarks' not in p)
 
 
+@pytest.mark.slow
 def test_pretraining_configs_build_and_the_demo_trains_without_ops(tiny_data, tmp_path):
     code = '''
         import sys
@@ -71,6 +74,7 @@ def test_reaching_ops_is_one_clear_line_with_the_fix(tmp_path):
     assert 'bash tools/install.sh --with-ops' in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_detection_config_on_lite_ends_with_the_fix_and_status_2(tmp_path):
     config = 'configs/benchmarks/mmdetection/scenes/mask-rcnn_r18-fpn_scl-pre_600i_scenes.py'
     proc = run_lite(f'''

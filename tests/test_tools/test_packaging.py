@@ -59,6 +59,35 @@ def test_mim_finds_scl_configs_in_the_built_wheel(tmp_path):
     proc = subprocess.run([mim, 'search', 'scl'], capture_output=True, text=True, timeout=300, env=env,
                           cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    found = {line.split(':', 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith('config id:')}
+    check_mim_table(proc.stdout)
+
+
+def check_mim_table(out):
+    """`mim search scl` lists every metafile model, and every field of its table carries a value: mim cuts values to
+    its display width minus the longest field name, so long result names leave every field blank."""
+    found = {line.split(':', 1)[1].strip() for line in out.splitlines() if line.startswith('config id:')}
     expected = set(metafile_models())
-    assert expected and expected <= found, (expected - found, proc.stdout[-2000:])
+    assert expected and expected <= found, (expected - found, out[-2000:])
+    import re
+    lines = [line for line in out.splitlines() if line and not line.startswith(('config id:', '---'))]
+    fields = [re.match(r'^(\S.*?)\s{2,}(\S.*)$', line) for line in lines]  # key, padded, then its value
+    blank = [line for line, m in zip(lines, fields) if m is None]
+    assert fields and not blank, blank[:5]
+    assert any(m.group(1) == 'scenes v2 objects/top_1_accuracy' for m in fields), out[-2000:]
+
+
+def test_mim_search_and_list_work_on_the_editable_install(tmp_path):
+    """tools/install.sh installs scl editable (compat mode) with its `.mim` folder linked where mim looks."""
+    import pytest
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    if not osp.isfile(mim):
+        pytest.skip('openmim is not installed in this environment')
+    import scl
+    if not osp.samefile(osp.dirname(scl.__file__), osp.join(ROOT, 'scl')):
+        pytest.skip('scl is not installed from this source tree')
+    proc = subprocess.run([mim, 'search', 'scl'], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    check_mim_table(proc.stdout)
+    proc = subprocess.run([mim, 'list'], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0 and any(line.split()[:1] == ['scl'] for line in proc.stdout.splitlines()), \
+        proc.stdout[-2000:] + proc.stderr[-2000:]

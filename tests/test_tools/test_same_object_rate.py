@@ -55,6 +55,7 @@ def test_held_fraction_and_same_object_by_hand():
     assert not same_object([[0, 0, 100, 100]] * 2, np.zeros((0, 4)))  # no object, no pair
 
 
+@pytest.mark.slow
 def test_rates_match_an_exact_enumeration(one_object_scene):
     rates = same_object_rates(one_object_scene, scale=(0.25, 0.25), ratio=(1.0, 1.0), pairs=20000, grid_size=10)
     want = exact_rates()

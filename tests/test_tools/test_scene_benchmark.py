@@ -195,6 +195,7 @@ def tiny_preset(monkeypatch):
     return preset
 
 
+@pytest.mark.slow
 def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
     sb = load_script('tools/benchmarks/scene_benchmark.py')
     out = tmp_path / 'sb'
@@ -236,7 +237,7 @@ def test_end_to_end_resumes_and_reports(tiny_data, tiny_preset, tmp_path):
 
 
 def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_size():
-    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    from scl.benchmarks.scene import benchmark as sb, records  # noqa: F401
     cpu = dict(A.PRESETS['cpu'])
     results = dict(meta=dict(preset='cpu', preset_values=dict(cpu, probe_size=32)), per_seed={'0': dict(
         centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0, probe_size=64),
@@ -248,7 +249,7 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
     results = json.loads(json.dumps(results))  # as read from the file (tuples become lists)
     state = dict(records={'textures': {'0': dict(random_init=_rec(1.0, 1.0, 1.0, probe_size=64))}}, curves={},
                  wall_times_s={})
-    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64))
+    taken, left = records.merge_records(state, results, 'cpu', dict(cpu, probe_size=64))
     assert left == {}
     assert sorted(taken) == [('photos', '0', 'mocov2'), ('textures', '0', 'mocov2'), ('textures', '0', 'supervised')]
     assert state['records']['textures']['0']['random_init']['linear_top1'] == 1.0  # what this run has wins
@@ -256,27 +257,27 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
     assert state['curves'] == {'textures': {'0': dict(mocov2=dict(loss=[[1, 5.0]]))}}
     assert state['wall_times_s'] == {'textures': {'0': {'mocov2/pretrain': 600.0, 'mocov2/evaluate': 90.0}}}
     with pytest.raises(ValueError, match="preset 'cpu'.*'gpu'"):
-        sb.merge_records(state, results, 'gpu', A.PRESETS['gpu'])
+        records.merge_records(state, results, 'gpu', A.PRESETS['gpu'])
     # a longer schedule: the anchors (data and probe only) are taken, the pretrained arms are run again
     state = dict(records={}, curves={}, wall_times_s={})
     longer = dict(cpu, probe_size=64, pretrain_iters=2 * cpu['pretrain_iters'])
-    taken, left = sb.merge_records(state, results, 'cpu', longer)
+    taken, left = records.merge_records(state, results, 'cpu', longer)
     assert taken == [('textures', '0', 'random_init'), ('textures', '0', 'supervised')]
     assert left == {('textures', '0', 'mocov2'): ['pretrain_iters'], ('photos', '0', 'mocov2'): ['pretrain_iters']}
     assert list(state['records']['textures']['0']) == ['random_init', 'centre_prior', 'supervised']
     state = dict(records={}, curves={}, wall_times_s={})  # the supervised anchor's own budget
     longer = dict(cpu, probe_size=64, supervised_iters=2 * cpu['supervised_iters'])
-    taken, left = sb.merge_records(state, results, 'cpu', longer)
+    taken, left = records.merge_records(state, results, 'cpu', longer)
     assert ('textures', '0', 'random_init') in taken and left[('textures', '0', 'supervised')] == ['supervised_iters']
     # other data: nothing is taken
     state = dict(records={}, curves={}, wall_times_s={})
-    taken, left = sb.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, num_train=500))
+    taken, left = records.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, num_train=500))
     assert taken == [] and left[('textures', '0', 'random_init')] == ['num_train']
     assert state['records'] == {}
 
 
 def test_recorded_command_drops_reporting_flags():
-    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    from scl.benchmarks.scene import benchmark as sb, records  # noqa: F401
     argv = ['--out', 'x', '--seeds', '3', '--report-only', '--notes', 'n.md', '--notes=m.md', '--evaluate-only',
             '--records-from', 'r.json']
     assert sb.figure_args(argv) == ['--out', 'x', '--seeds', '3']
@@ -335,6 +336,7 @@ def test_logged_iter_reads_the_last_training_iteration(tmp_path):
     assert runs.logged_iter(str(log)) == 1050
 
 
+@pytest.mark.slow
 def test_side_by_side_pretrains_every_run_and_a_failure_spares_the_others(tiny_data, tiny_preset, tmp_path):
     out = str(tmp_path / 'sb')
     datas = dict(textures=tiny_data, photos=str(tmp_path / 'missing'))
@@ -361,30 +363,30 @@ def test_lone_run_gets_every_cpu_and_side_by_side_runs_share_them():
 
 
 def test_invocations_sharing_a_records_file_keep_each_others_stages(tmp_path):
-    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    from scl.benchmarks.scene import benchmark as sb, records  # noqa: F401
     path = str(tmp_path / 'records.json')
-    first, second = sb.load_records(path), sb.load_records(path)  # both started before either finished a stage
+    first, second = records.load_records(path), records.load_records(path)  # both started before either finished
     rec = dict(linear_top1=60.0, probe_size=64)
     first['records'].setdefault('textures', {})['0'] = dict(mocov2=rec, centre_prior=1.3)
     first['wall_times_s'].setdefault('textures', {})['0'] = {'mocov2/pretrain': 10.0, 'mocov2/evaluate': 2.0}
-    sb.sync_records(path, first, {('textures', 0, 'mocov2')})
+    records.sync_records(path, first, {('textures', 0, 'mocov2')})
     second['records'].setdefault('textures', {})['0'] = dict(scl=dict(rec, linear_top1=61.0), centre_prior=1.3)
     second['records'].setdefault('photos', {})['0'] = dict(scl=dict(rec, linear_top1=50.0))
     second['curves'].setdefault('photos', {})['0'] = dict(scl={'loss': [[10, 1.0]]})
-    sb.sync_records(path, second, {('textures', 0, 'scl'), ('photos', 0, 'scl')})
-    on_disk = sb.load_records(path)
+    records.sync_records(path, second, {('textures', 0, 'scl'), ('photos', 0, 'scl')})
+    on_disk = records.load_records(path)
     assert on_disk == second  # the second invocation sees the first one's stage too
     assert set(on_disk['records']['textures']['0']) == {'mocov2', 'scl', 'centre_prior'}
     assert on_disk['records']['photos']['0']['scl']['linear_top1'] == 50.0
     assert on_disk['wall_times_s']['textures']['0'] == {'mocov2/pretrain': 10.0, 'mocov2/evaluate': 2.0}
     assert on_disk['curves']['photos']['0']['scl'] == {'loss': [[10, 1.0]]}
     # reading without writing: the first invocation picks up the second's stages, the file is untouched
-    sb.sync_records(path, first, {('textures', 0, 'mocov2')}, write=False)
+    records.sync_records(path, first, {('textures', 0, 'mocov2')}, write=False)
     assert first == on_disk
     # a stage this invocation did not finish is never written over from its stale memory
     first['records']['textures']['0']['scl'] = dict(rec, linear_top1=0.0)
-    sb.sync_records(path, first, {('textures', 0, 'mocov2')})
-    assert sb.load_records(path)['records']['textures']['0']['scl']['linear_top1'] == 61.0
+    records.sync_records(path, first, {('textures', 0, 'mocov2')})
+    assert records.load_records(path)['records']['textures']['0']['scl']['linear_top1'] == 61.0
 
 
 def test_stage_key_follows_config_preset_and_data():

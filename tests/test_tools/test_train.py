@@ -72,6 +72,7 @@ def test_missing_data_root_names_the_path(tmp_path):
         run(cfg)
 
 
+@pytest.mark.slow
 def test_dist_train_two_processes_on_cpu_identical_stores(tiny_data, tmp_path):
     cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path), iters=3)
     cfg.custom_hooks[0]['warmup_epochs'] = 0
@@ -165,6 +166,7 @@ def test_coco_config_trains_across_epochs_whose_length_the_batch_does_not_divide
     assert runner.iter == 3 * 2 and osp.isfile(tmp_path / 'work' / 'epoch_3.pth')
 
 
+@pytest.mark.slow
 def test_a_short_batch_that_reaches_the_queue_is_a_clear_error(tiny_data, tmp_path):
     data = coco_layout(tiny_data, tmp_path / 'coco', 10)
     cfg = tiny_coco_cfg(data, str(tmp_path / 'work'), epochs=2, workers=0)

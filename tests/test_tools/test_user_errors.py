@@ -22,6 +22,7 @@ def last_line(proc):
     return proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_npy_file_as_checkpoint_is_not_a_checkpoint(tiny_data, tmp_path):
     from scl.utils.checkpoint import read_checkpoint
     from scl.utils.errors import NotACheckpointError
@@ -46,6 +47,7 @@ def test_an_empty_file_as_checkpoint_says_so(tmp_path):
         read_checkpoint(str(path))
 
 
+@pytest.mark.slow
 def test_a_missing_data_root_is_one_line_with_the_fix(tmp_path):
     proc = run_tool('tools/train.py', SCL_DEMO, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                     f'train_dataloader.dataset.data_root={tmp_path}/nowhere/')
@@ -59,6 +61,7 @@ def test_a_missing_data_root_is_one_line_with_the_fix(tmp_path):
     assert debug.returncode != 2 and 'Traceback' in debug.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_option_is_one_line(tmp_path):
     proc = run_tool('tools/train.py', SCL_DEMO, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                     'model.head.beta=-1')
@@ -91,6 +94,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     assert json.load(open(path)) == dict(old=True)
 
 
+@pytest.mark.slow
 def test_fault_drill_writes_its_rows(tmp_path):
     from conftest import load_script
     drill = load_script('tools/analysis_tools/fault_drill.py')

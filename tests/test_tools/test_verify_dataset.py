@@ -33,6 +33,7 @@ def verify(cfg_path, *args):
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_verify_dataset_lists_unreadable_images_and_fails(scenes_with_a_corrupt_image, tmp_path):
     data_root, bad = scenes_with_a_corrupt_image
     cfg_path = str(tmp_path / 'cfg.py')
@@ -44,6 +45,7 @@ def test_verify_dataset_lists_unreadable_images_and_fails(scenes_with_a_corrupt_
     assert 'reading images' in proc.stderr  # the progress bar
 
 
+@pytest.mark.slow
 def test_verify_dataset_passes_clean_data(tiny_data, tmp_path):
     cfg_path = str(tmp_path / 'cfg.py')
     tiny_cfg(tiny_data, str(tmp_path / 'wd')).dump(cfg_path)

@@ -1,8 +1,10 @@
+import pytest
 import os
 
 from scl.utils.dist_traffic import measure_step_traffic, step_traffic
 
 
+@pytest.mark.slow
 def test_counted_traffic_of_two_gloo_ranks_equals_the_computation():
     results = measure_step_traffic(('mocov2', 'scl'), world=2, batch=4, view_size=32, port=29700 + os.getpid() % 200)
     for method, result in results.items():

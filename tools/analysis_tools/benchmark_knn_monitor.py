@@ -13,7 +13,6 @@ training steps. Everything runs in this process, with the config's data loader w
 import argparse
 import json
 import os.path as osp
-import platform
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ def main(argv=None):
 
     import scl  # noqa: F401
     from scl.engine.hooks import KNNMonitorHook
+    from scl.utils.provenance import machine_line
     torch.set_num_threads(args.threads)
     for f in ('train.txt', 'test.txt'):
         if not osp.isfile(osp.join(args.cls_root, f)):
@@ -88,7 +88,7 @@ def main(argv=None):
         per_check_s=round((hook.seconds - hook.prepare_seconds) / max(checks, 1), 3),
         cache_s=round(hook.prepare_seconds, 2), median_step_s=round(float(np.median(step_times)), 4),
         knn_top1=[[i, round(v, 2)] for i, v in hook.history],
-        machine=f'{platform.machine()}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}')
+        machine=machine_line())
     result['check_in_steps'] = round(result['per_check_s'] / result['median_step_s'], 1)
     print(json.dumps(result, indent=1))
     print(f"KNNMonitorHook: {result['hook_s']} s of a {result['run_s']} s run = {result['share_pct']} % "

@@ -15,7 +15,6 @@
 import argparse
 import os
 import os.path as osp
-import platform
 import sys
 import tempfile
 import time
@@ -195,8 +194,8 @@ def main():
                                     ('train_step', time_train_steps)) if n in args.sections]
     for name, fn in tqdm(sections, desc='benchmarks'):
         results[name] = fn(args)
-    results['machine'] = dict(python=platform.python_version(), torch=torch.__version__, threads=args.threads,
-                              processor=platform.processor() or platform.machine(), cpus=torch.get_num_threads())
+    from scl.utils.provenance import machine
+    results['machine'] = machine(args.threads)
     s, c, g = (results.get(k) for k in ('train_step', 'crop', 'gathered_bytes'))
     if s:
         for src in args.sources:

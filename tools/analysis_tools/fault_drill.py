@@ -262,8 +262,6 @@ def main(argv=None):
     p.add_argument('--markdown', help='write the table here (e.g. docs/reliability.md)')
     p.add_argument('--only', nargs='+', choices=[f[2].__name__ for f in FAULTS], help='run only these faults')
     args = p.parse_args(argv)
-    import platform
-
     from tqdm import tqdm
 
     import scl  # noqa: F401
@@ -288,10 +286,9 @@ def main(argv=None):
         rows.append(dict(fault=name, expected=expected, observed=observed, passed=bool(passed),
                          seconds=round(time.time() - t0, 1)))
         print(f'{"pass" if passed else "FAIL"}  {name}: {observed}', flush=True)
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
+    from scl.utils.provenance import git_commit, machine_line
     meta = dict(command='python tools/analysis_tools/fault_drill.py ' + ' '.join(argv or sys.argv[1:]),
-                date=time.strftime('%Y-%m-%d'), commit=commit.stdout.strip() or 'unknown',
-                machine=f'{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}')
+                date=time.strftime('%Y-%m-%d'), commit=git_commit(), machine=machine_line())
     if args.json:
         from scl.utils.fileio import atomic_write_json
         atomic_write_json(args.json, dict(meta=meta, faults=rows), indent=1)

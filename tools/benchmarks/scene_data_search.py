@@ -117,20 +117,8 @@ def pilot(args, records):
 
 
 def machine(threads):
-    import torch
-    cpu = ''
-    if osp.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            cpu = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), '')
-    import subprocess
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=osp.dirname(osp.abspath(__file__)),
-                            capture_output=True, text=True).stdout.strip()
-    flags = ''
-    if osp.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            flags = next((line for line in f if line.startswith('flags')), '')
-    return dict(cpu=cpu, cpus=os.cpu_count(), threads=threads, python=platform.python_version(),
-                torch=torch.__version__, commit=commit or 'unknown', avx512_bf16='avx512_bf16' in flags)
+    from scl.utils.provenance import machine as provenance
+    return provenance(threads)
 
 
 def main(argv=None):

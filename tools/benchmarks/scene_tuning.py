@@ -5,7 +5,7 @@
         --candidate dense model.saliency_source=dense_contrast
 
 Every candidate pretrains SCL with the scene benchmark's preset, seed 0 and data (``<bench>/data``), plus its config
-overrides (only DESIGN.md's knobs should appear there); MoCo v2 and the default SCL of seed 0 are taken from
+overrides (the knobs docs/method.md lists); MoCo v2 and the default SCL of seed 0 are taken from
 ``<bench>/runs`` when the benchmark has made them, trained here otherwise. Each final checkpoint is scored by
 ``scl.benchmarks.scene.evaluation.Evaluator(split='train-holdout')``:
 

@@ -39,7 +39,7 @@ ARMS = {
                          'MoCo v2 (SCL pipeline: independent crops, beta=0, no saliency)',
                          'independent (RandomResizedCrop-like)', 'none', 'none'),
     'scl': Arm('scl', [], 'SCL (Grad-CAM saliency)', 'saliency anchor', 'saliency', 'gradcam'),
-    'scl_activation': Arm('scl', ['model.saliency_source=activation'], 'SCL, activation saliency (previous default)',
+    'scl_activation': Arm('scl', ['model.saliency_source=activation'], 'SCL, activation saliency (key encoder feature map)',
                           'saliency anchor', 'saliency', 'activation'),
     # A control, not a default: saliency crops from the key view's pixels (spectral residual), not from the model;
     # it localises the garments (1.81 on the validation scenes against 1.17 for Grad-CAM), so it asks whether crops
@@ -64,7 +64,8 @@ ARMS = {
     'oracle_full': Arm('scl', ['model.saliency_source=oracle'], 'oracle crops + weights (true object cover)',
                        'oracle anchor', 'oracle', 'oracle'),
 }
-# The arms issue 10 asks for on every seed, and issue 11's previous default beside the new one.
+# The arms run on every seed by default: MoCo v2, SCL, its two halves, their shared-point control and the
+# activation source beside the configs' Grad-CAM.
 DEFAULT_ARMS = ['mocov2', 'scl', 'scl_crops_only', 'scl_weights_only', 'shared_point_control', 'scl_activation']
 
 PRESETS = {
@@ -74,15 +75,10 @@ PRESETS = {
                   batch=8, lr=0.01, queue_len=64, workers=2, probe_size=32, probe_epochs=50, low_shot=(1.0, 10.0),
                   low_shot_draws=1, supervised_iters=12,
                   localisation_scenes=8),
-    # Chosen in docs/benchmarks/scene/data_v2/probes.md: 1000 scenes of 128 px (textures), 60000 / 10000 labelled
-    # objects, batch 32, queue 256, lr 0.01. The probe reads the 32 px objects resized to 64 px, the view size the
-    # encoders train at: on the validation split of the labels a 32 px probe put MoCo v2 only 7.7 points above random
-    # initialisation (seeds 0-1), the 64 px probe 11.0 (probes.md, "probe size"). 4000 iterations, not 2000: at 2000
-    # the 3-seed run was not valid (MoCo v2 +9.87 linear over random initialisation, 10 needed; docs/benchmarks/scene/
-    # cpu_2000i/); at 4000 it is +18.2 (MoCo v2 66.9 vs 58.6 at 2000, 3 seeds). About 35 min of pretraining per arm on
-    # 2 cores (measured): over the hour per seed that issue 10 allows (docs/benchmarks/scene/discussion.md).
-    # No loader workers: on 2 cores they compete with the training step (0.69 s per iteration with 2 workers, 0.56
-    # with the data loaded in the training process; 60 iterations each, 2026-12-02).
+    # 1000 scenes of 128 px (textures), 60000 / 10000 labelled objects, batch 32, queue 256, lr 0.01, 4000 iterations;
+    # the probe reads the 32 px objects resized to 64 px, the view size the encoders train at. Why each value, with
+    # the measurements: docs/benchmarks/scene/data_v2/probes.md and docs/benchmarks/scene/discussion.md. No loader
+    # workers: on 2 cores they compete with the training step.
     'cpu': dict(num_train=1000, num_val=100, num_cls_train=60000, num_cls_test=10000, pretrain_iters=4000,
                 checkpoints=4, batch=32, lr=0.01, queue_len=256, workers=0, probe_size=64, probe_epochs=300,
                 low_shot=(1.0, 10.0), low_shot_draws=3,

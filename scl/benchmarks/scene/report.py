@@ -4,7 +4,7 @@ import numpy as np
 
 from scl.benchmarks.scene.evaluation import SOURCES as SALIENCY_SOURCES
 
-# The benchmark can measure only when MoCo v2 is this far above random initialisation (issue 10).
+# The benchmark can measure only when MoCo v2 is this far above random initialisation.
 VALIDITY = dict(linear_top1=10.0, top1_1pct=5.0)
 # The question it answers: SCL - MoCo v2 at least this much, with a 95 % interval that excludes 0.
 GOAL = dict(linear_top1=1.0, top1_1pct=3.0)
@@ -66,8 +66,8 @@ def paired(per_seed, arm, key, baseline='mocov2'):
     return res
 
 
-# A paired difference is read only from at least this many seeds (issue 10: "at least 3 seeds"); with 2 the t-interval
-# rests on one degree of freedom and on whichever seeds happen to have run.
+# A paired difference is read only from at least this many seeds; with 2 the t-interval rests on one degree of freedom
+# and on whichever seeds happen to have run.
 MIN_SEEDS = 3
 
 
@@ -156,42 +156,51 @@ def table_rows(per_seed, arms):
     return [a for a in ('random_init', ) + tuple(arms) + ('supervised', ) if any(a in v for v in per_seed.values())]
 
 
-def write_markdown(path, records, summary, arms, labels, meta, stress=None, notes=None):
-    """results.md: validity first (anchors), then the arms, the paired differences, localisation and the goal."""
-    per_seed = records.get(summary['background_mode'], {})
-    seeds = sorted(per_seed, key=int)
-    rows = table_rows(per_seed, arms)
-    name = {**labels, **ANCHOR_LABELS}
+def _header(summary, meta, seeds):
+    return [f'# Scene benchmark v2: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
+            f'`{summary["background_mode"]}`)', '',
+            *([] if meta.get('complete') else ['**Partial results**: not every stage has run yet; n gives the '
+                                               'seeds behind each figure.', '']),
+            f'Command: `{meta["command"]}`  ', f'Machine: {meta["machine"]}. Wall time of the recorded stages: '
+            f'{meta["wall_time_s"] / 60:.0f} min.', '']
+
+
+def _validity(summary):
     v = summary['validity']
-    lines = [f'# Scene benchmark v2: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
-             f'`{summary["background_mode"]}`)', '',
-             *([] if meta.get('complete') else ['**Partial results**: not every stage has run yet; n gives the '
-                                                'seeds behind each figure.', '']),
-             f'Command: `{meta["command"]}`  ', f'Machine: {meta["machine"]}. Wall time of the recorded stages: '
-             f'{meta["wall_time_s"] / 60:.0f} min.', '',
-             '## Can the benchmark measure?', '',
+    lines = ['## Can the benchmark measure?', '',
              'MoCo v2 has to beat a randomly initialised network of the same architecture by at least '
              f'{VALIDITY["linear_top1"]:g} points of linear top-1 and {VALIDITY["top1_1pct"]:g} at 1 % labels '
              '(means over seeds, paired on the same data and probe), else no method difference is read.', '']
-    if v:
-        lines += ['| check | MoCo v2 - random init | needed | met |', '| --- | --- | --- | --- |']
-        for k in VALIDITY:
-            lines.append(f'| {METRICS[k]} | {v[k]["gap"]:+.1f} | >= {v[k]["margin"]:g} | '
-                         f'{"yes" if v[k]["met"] else "**no**"} |')
-        lines += ['', f'**The benchmark is {"valid" if v["valid"] else "NOT valid"}** on this preset.', '']
-    else:
-        lines += ['Not yet measured (MoCo v2 and random initialisation of one seed are needed).', '']
-    lines += ['## Every arm (mean +- std over seeds)', '',
-              'Frozen linear probe on the pooled last feature map of the labelled objects resized to '
-              f'{probe_sizes(per_seed)} px (logistic regression; all 60000 of them, '
-              'and class-balanced 1 % / 10 % of them, mean of the draws), test on 10000. Localisation: share of the '
-              "saliency mass on the objects over their area share (uniform = 1.0) on the held-out scenes, with the "
-              "arm's own source (MoCo v2 and the control: the SCL default, Grad-CAM); store: SCL's saliency store on "
-              'the pretraining scenes.', '',
-              '| arm | crops | loss weights | ' + ' | '.join(METRICS.values())
-              + ' | localisation (own source) | localisation (store) | n |',
-              '| --- | --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- | --- |']
+    if not v:
+        return lines + ['Not yet measured (MoCo v2 and random initialisation of one seed are needed).', '']
+    lines += ['| check | MoCo v2 - random init | needed | met |', '| --- | --- | --- | --- |']
+    for k in VALIDITY:
+        lines.append(f'| {METRICS[k]} | {v[k]["gap"]:+.1f} | >= {v[k]["margin"]:g} | '
+                     f'{"yes" if v[k]["met"] else "**no**"} |')
+    return lines + ['', f'**The benchmark is {"valid" if v["valid"] else "NOT valid"}** on this preset.', '']
+
+
+def label_sizes(meta):
+    """(labelled training objects, test objects) from the data's meta.json config (``meta['data']['config']``), or
+    the preset's values where the data's are unknown."""
+    data = (meta.get('data') or {}).get('config') or {}
+    preset = meta.get('preset_values') or {}
+    return tuple(data.get(k, preset.get(k)) for k in ('num_cls_train', 'num_cls_test'))
+
+
+def _arms(per_seed, rows, name, meta):
     from .arms import ARMS
+    n_train, n_test = label_sizes(meta)
+    lines = ['## Every arm (mean +- std over seeds)', '',
+             'Frozen linear probe on the pooled last feature map of the labelled objects resized to '
+             f'{probe_sizes(per_seed)} px (logistic regression; all {n_train} of them, '
+             f'and class-balanced 1 % / 10 % of them, mean of the draws), test on {n_test}. Localisation: share of '
+             "the saliency mass on the objects over their area share (uniform = 1.0) on the held-out scenes, with the "
+             "arm's own source (MoCo v2 and the control: the SCL default, Grad-CAM); store: SCL's saliency store on "
+             'the pretraining scenes.', '',
+             '| arm | crops | loss weights | ' + ' | '.join(METRICS.values())
+             + ' | localisation (own source) | localisation (store) | n |',
+             '| --- | --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- | --- |']
     for a in rows:
         arm = ARMS.get(a)
         cells = [_fmt(mean_std(_values(per_seed, a, k))) for k in METRICS]
@@ -199,48 +208,65 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
         lines.append(f'| {name[a]} | {arm.crops if arm else "-"} | {arm.weights if arm else "-"} | '
                      + ' | '.join(cells) + f' | {_fmt(mean_std(_values(per_seed, a, "localisation")), 3)} | '
                      f'{_fmt(mean_std(_values(per_seed, a, "localisation_store")), 3)} | {n} |')
-    lines += ['', '## Each arm minus MoCo v2, paired by seed', '',
-              'Mean of the per-seed differences and its 95 % t-interval. A difference counts only when its interval '
-              'excludes 0.', '', '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation |',
-              '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- |']
+    return lines + ['']
+
+
+def _deltas(summary, name):
+    lines = ['## Each arm minus MoCo v2, paired by seed', '',
+             'Mean of the per-seed differences and its 95 % t-interval. A difference counts only when its interval '
+             'excludes 0.', '', '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation |',
+             '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- |']
     for a, d in summary['paired_deltas'].items():
         lines.append(f'| {name[a]} | ' + ' | '.join(_iv(d.get(k)) for k in METRICS)
                      + f' | {_iv(d.get("localisation"), 3)} |')
-    lines += ['', '## Localisation of every source (held-out scenes, mean over seeds)', '',
-              f'Uniform = 1.00; a centred Gaussian prior scores **{summary["localisation_centre_prior"]:.3f}**.', '',
-              '| model | ' + ' | '.join(SALIENCY_SOURCES) + ' |',
-              '| --- | ' + ' | '.join('---' for _ in SALIENCY_SOURCES) + ' |']
+    return lines + ['']
+
+
+def _localisation(summary, per_seed, rows, name):
+    lines = ['## Localisation of every source (held-out scenes, mean over seeds)', '',
+             f'Uniform = 1.00; a centred Gaussian prior scores **{summary["localisation_centre_prior"]:.3f}**.', '',
+             '| model | ' + ' | '.join(SALIENCY_SOURCES) + ' |',
+             '| --- | ' + ' | '.join('---' for _ in SALIENCY_SOURCES) + ' |']
     for a in rows:
-        if a == 'supervised':
-            continue
-        lines.append(f'| {name[a]} | ' + ' | '.join(
-            _fmt(mean_std(_values(per_seed, a, f'localisation_{s}')), 3) for s in SALIENCY_SOURCES) + ' |')
-    if stress:
-        sp = records.get(stress, {})
-        lines += ['', f'## Stress variant: `{stress}` backgrounds', '',
-                  'The v1 backgrounds (random crops of ~20 real photos with their own objects), same recipe.', '',
-                  '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation (own source) | n |',
-                  '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
-        for a in ('random_init', 'mocov2', 'scl'):
-            if any(a in sp[s] for s in sp):
-                lines.append(f'| {name[a]} | ' + ' | '.join(_fmt(mean_std(_values(sp, a, k))) for k in METRICS)
-                             + f' | {_fmt(mean_std(_values(sp, a, "localisation")), 3)} | '
-                             f'{len(_values(sp, a, "linear_top1"))} |')
-    g = summary['goal']
+        if a != 'supervised':
+            lines.append(f'| {name[a]} | ' + ' | '.join(
+                _fmt(mean_std(_values(per_seed, a, f'localisation_{s}')), 3) for s in SALIENCY_SOURCES) + ' |')
+    return lines + ['']
+
+
+def _stress(records, stress, name):
+    sp = records.get(stress, {})
+    lines = [f'## Stress variant: `{stress}` backgrounds', '',
+             'The v1 backgrounds (random crops of ~20 real photos with their own objects), same recipe.', '',
+             '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation (own source) | n |',
+             '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
+    for a in ('random_init', 'mocov2', 'scl'):
+        if any(a in sp[s] for s in sp):
+            lines.append(f'| {name[a]} | ' + ' | '.join(_fmt(mean_std(_values(sp, a, k))) for k in METRICS)
+                         + f' | {_fmt(mean_std(_values(sp, a, "localisation")), 3)} | '
+                         f'{len(_values(sp, a, "linear_top1"))} |')
+    return lines + ['']
+
+
+def _goal(summary):
+    g, scl = summary['goal'], summary['paired_deltas'].get('scl', {})
     loc_scl = '-' if summary['localisation_scl'] is None else f'{summary["localisation_scl"]:.3f}'
-    lines += ['', '## Against the goal', '', '| goal | target | measured | met |', '| --- | --- | --- | --- |',
-              f'| SCL - MoCo v2, linear top-1 (interval excludes 0) | >= +{g["delta_linear_top1"]["target"]:g} | '
-              f'{_iv(summary["paired_deltas"].get("scl", {}).get("linear_top1"))} | '
-              f'{"yes" if g["delta_linear_top1"]["met"] else "**no**"} |',
-              f'| SCL - MoCo v2, 1 % labels (interval excludes 0) | >= +{g["delta_1pct_top1"]["target"]:g} | '
-              f'{_iv(summary["paired_deltas"].get("scl", {}).get("top1_1pct"))} | '
-              f'{"yes" if g["delta_1pct_top1"]["met"] else "**no**"} |',
-              f'| SCL saliency localisation (own source), above the centre prior | >= {g["localisation_scl"]["target"]:g}'
-              f' and > {summary["localisation_centre_prior"]:.3f} | '
-              f'{loc_scl} | '
-              f'{"yes" if g["localisation_scl"]["met"] else "**no**"} |']
-    lines += ['', '## Per seed', '', '| seed | arm | ' + ' | '.join(METRICS.values()) + ' | localisation | store |',
-              '| --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
+
+    def met(k):
+        return 'yes' if g[k]['met'] else '**no**'
+
+    return ['## Against the goal', '', '| goal | target | measured | met |', '| --- | --- | --- | --- |',
+            f'| SCL - MoCo v2, linear top-1 (interval excludes 0) | >= +{g["delta_linear_top1"]["target"]:g} | '
+            f'{_iv(scl.get("linear_top1"))} | {met("delta_linear_top1")} |',
+            f'| SCL - MoCo v2, 1 % labels (interval excludes 0) | >= +{g["delta_1pct_top1"]["target"]:g} | '
+            f'{_iv(scl.get("top1_1pct"))} | {met("delta_1pct_top1")} |',
+            f'| SCL saliency localisation (own source), above the centre prior | >= {g["localisation_scl"]["target"]:g}'
+            f' and > {summary["localisation_centre_prior"]:.3f} | {loc_scl} | {met("localisation_scl")} |', '']
+
+
+def _per_seed(per_seed, seeds, rows, name):
+    lines = ['## Per seed', '', '| seed | arm | ' + ' | '.join(METRICS.values()) + ' | localisation | store |',
+             '| --- | --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- | --- |']
     for s in seeds:
         for a in rows:
             r = per_seed[s].get(a)
@@ -248,11 +274,24 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
                 vals = [r.get(k) for k in METRICS] + [r.get('localisation'), r.get('localisation_store')]
                 lines.append(f'| {s} | {name[a]} | ' + ' | '.join(
                     '-' if x is None else f'{x:.2f}' for x in vals) + ' |')
-    lines += ['', '![results](results.png)', '', '![paired differences](deltas.png)', '', '![curves](curves.png)', '',
+    return lines + ['']
+
+
+def write_markdown(path, records, summary, arms, labels, meta, stress=None, notes=None):
+    """results.md: validity first (anchors), then the arms, the paired differences, localisation and the goal."""
+    from scl.utils.fileio import atomic_write_text
+    per_seed = records.get(summary['background_mode'], {})
+    seeds = sorted(per_seed, key=int)
+    rows = table_rows(per_seed, arms)
+    name = {**labels, **ANCHOR_LABELS}
+    lines = (_header(summary, meta, seeds) + _validity(summary) + _arms(per_seed, rows, name, meta)
+             + _deltas(summary, name) + _localisation(summary, per_seed, rows, name)
+             + (_stress(records, stress, name) if stress else []) + _goal(summary)
+             + _per_seed(per_seed, seeds, rows, name))
+    lines += ['![results](results.png)', '', '![paired differences](deltas.png)', '', '![curves](curves.png)', '',
               '![saliency](saliency_grid.png)', '']
     if notes:
         lines += ['## Discussion', '', notes.strip(), '']
-    from scl.utils.fileio import atomic_write_text
     atomic_write_text(path, '\n'.join(lines))
 
 

@@ -1,5 +1,6 @@
 """A cheap running check of the representation: weighted kNN top-1 of the momentum encoder on a small labelled set."""
 import math
+import os.path as osp
 import time
 from typing import Optional, Tuple
 
@@ -29,6 +30,26 @@ def seeded_subset(n: int, num: Optional[int], seed: int) -> np.ndarray:
     if num is None or num >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=num, replace=False))
+
+
+def plot_knn_curve(path: str, history, random_init: float, title: str) -> str:
+    """A picture of kNN top-1 over iterations, with the random-initialisation level as a dashed line."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    iters, top1 = zip(*([(0, random_init)] + list(history)))
+    ax.plot(iters, top1, marker='o', label='pretraining')
+    ax.axhline(random_init, linestyle='--', color='grey', label=f'random initialisation ({random_init:.1f} %)')
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('kNN top-1 (%)')
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 @HOOKS.register_module()
@@ -78,6 +99,11 @@ class KNNMonitorHook(Hook):
         batch_size (int): Images per forward pass. Defaults to 256.
         seed (int): Seed of the subsampling. Defaults to 0.
         prefix (str): Scalar name prefix. Defaults to ``'knn'``.
+        baseline (bool): Also check once before the first iteration of a run that starts from scratch: the same
+            network at its random initialisation, on the same bank and queries. At the end of training the hook
+            then logs both figures side by side and draws ``<work_dir>/<prefix>_curve.png`` (top-1 over iterations,
+            the random-initialisation level as a line). The baseline is kept in the message hub's runtime info, so
+            a resumed run reports it too. Defaults to True.
 
     Raises:
         ValueError: on a non-positive ``interval``, ``k``, ``batch_size``, ``num_bank`` or ``num_query``, a
@@ -98,7 +124,8 @@ class KNNMonitorHook(Hook):
                  encoder: str = 'key',
                  batch_size: int = 256,
                  seed: int = 0,
-                 prefix: str = 'knn') -> None:
+                 prefix: str = 'knn',
+                 baseline: bool = True) -> None:
         for name, value in (('interval', interval), ('k', k), ('batch_size', batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'KNNMonitorHook: {name} must be a positive integer, got {value!r}')
@@ -123,6 +150,7 @@ class KNNMonitorHook(Hook):
         self.batch_size = batch_size
         self.seed = seed
         self.prefix = prefix
+        self.baseline = baseline
         self._data = None  # (bank inputs, bank labels, query inputs, query labels, bank size, query size)
         self.seconds = 0.0  # wall time spent by the hook (caching + checks), for cost measurements
         self.prepare_seconds = 0.0  # of which caching the images
@@ -168,6 +196,35 @@ class KNNMonitorHook(Hook):
         runner.logger.info(self.prepare())
         self.prepare_seconds = time.perf_counter() - t0
         self.seconds += self.prepare_seconds
+        if self.baseline and runner.iter == 0:
+            t0 = time.perf_counter()
+            top1 = self.evaluate(runner.model)
+            if is_main_process():
+                runner.message_hub.update_info(self._baseline_key, top1)
+                runner.logger.info(f'KNNMonitorHook: iter 0 (random initialisation): {self.prefix}/top1 = '
+                                   f'{top1:.2f} % ({time.perf_counter() - t0:.2f} s)')
+            self.seconds += time.perf_counter() - t0
+
+    @property
+    def _baseline_key(self) -> str:
+        return f'{self.prefix}/random_init_top1'
+
+    def after_train(self, runner) -> None:
+        """Log the last check beside the random-initialisation check and draw the curve (main process)."""
+        if not (self.baseline and is_main_process()):
+            return
+        random_init = runner.message_hub.get_info(self._baseline_key)
+        if random_init is None or not self.history:
+            return
+        it, last = self.history[-1]
+        bank_x, _, query_x, _, nb, nq = self._data
+        runner.logger.info(
+            f'KNNMonitorHook: kNN top-1 on {nq} held-out labelled images (bank of {nb}, k={self.k}): random '
+            f'initialisation {random_init:.2f} %, after {it} iterations {last:.2f} % ({last - random_init:+.2f} '
+            'points)')
+        path = osp.join(runner.work_dir, f'{self.prefix}_curve.png')
+        plot_knn_curve(path, self.history, random_init, f'{self.prefix} top-1 (k={self.k}, {nq} queries)')
+        runner.logger.info(f'KNNMonitorHook: curve written to {path}')
 
     # ----------------------------------------------------------------------------------------------------------
     # embedding and vote

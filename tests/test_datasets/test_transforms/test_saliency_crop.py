@@ -162,7 +162,6 @@ def test_shared_anchor_modes_always_overlap_and_independent_mode_reads_scores(tm
 
 def test_boxes_are_normalised_to_the_array_the_crop_sees(tmp_path):
     """A Resize before the crop must not misregister the boxes: they are fractions of the cropped array."""
-    from scl.saliency import SaliencyStore
     maps = np.zeros((1, 4, 4), np.float32)
     maps[0, 1, 2] = 1.0
     store = make_store(tmp_path, maps)
@@ -176,7 +175,6 @@ def test_boxes_are_normalised_to_the_array_the_crop_sees(tmp_path):
         x1, y1, x2, y2 = out['crop_bbox'][0]
         assert x1 <= 0.75 and x2 >= 0.5 and y1 <= 0.5 and y2 >= 0.25  # contains the salient cell (row 1, col 2)
     np.testing.assert_allclose(boxes[0], boxes[1], atol=2 / 64)  # the same image region at either size
-    assert isinstance(store, SaliencyStore)
 
 
 class LinkReader:
@@ -194,6 +192,7 @@ class LinkReader:
                          -1.0 if store is None else float(store.guided)], np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('context', ['fork', 'spawn'])
 def test_store_published_after_persistent_workers_started_reaches_them(tmp_path, context):
     """mmengine's IterBasedTrainLoop starts workers before any hook runs: the store must reach them without a
@@ -264,16 +263,6 @@ def test_multiview_with_keys_carries_the_flip_direction():
         assert out['view_flip'].all()
         seen.update(out['view_flip_direction'].tolist())
     assert seen == {'vertical', 'diagonal'}
-
-
-def test_corrupt_and_missing_images_name_the_file(tmp_path):
-    load = TRANSFORMS.build(dict(type='LoadImageFromFile'))
-    bad = tmp_path / 'corrupt.png'
-    bad.write_bytes(b'not an image at all')
-    with pytest.raises(Exception, match='corrupt.png'):
-        load(dict(img_path=str(bad)))
-    with pytest.raises(Exception, match='missing.png'):
-        load(dict(img_path=str(tmp_path / 'missing.png')))
 
 
 def test_anchor_cell_frequencies_follow_the_map():

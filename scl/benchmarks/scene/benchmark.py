@@ -1,0 +1,235 @@
+"""The scene benchmark's run: which stages to run, what counts as done, each stage's pretraining and scoring, and the
+report. ``tools/benchmarks/scene_benchmark.py`` parses the command line and calls :func:`run_benchmark`."""
+import json
+import os
+import os.path as osp
+import time
+
+import numpy as np
+
+from scl.utils.fileio import atomic_write_json, atomic_write_text
+from . import arms as A
+from . import data as D
+from . import report as R
+from . import runs
+from .records import load_records, merge_records, scored_at, stage_key, sync_records
+
+
+def stages(seeds, arms, stress=None, stress_seeds=1):
+    """(background, seed, what) in run order; ``what`` is an arm, 'random_init' or 'supervised' (seed 0 only)."""
+    out = []
+    for seed in range(seeds):
+        out += [('textures', seed, 'random_init')] + [('textures', seed, a) for a in arms]
+        if seed == 0:
+            out.append(('textures', 0, 'supervised'))
+    if stress:
+        for seed in range(stress_seeds):
+            out += [(stress, seed, w) for w in ('random_init', 'mocov2', 'scl')]
+    return out
+
+
+def figure_args(argv):
+    """The arguments that decide the figures (a --report-only / --evaluate-only / --notes / --records-from re-run
+    reports the run it resumed)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ('--report-only', '--evaluate-only') or a.startswith(('--notes=', '--records-from=')):
+            pass
+        elif a in ('--notes', '--records-from'):
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+class SceneBenchmark:
+    """One invocation of the benchmark over a working directory: its records, data and stages.
+
+    Args:
+        args (argparse.Namespace): The tool's arguments (``out``, ``preset``, ``arms``, ``seeds``, ``stress``, ...),
+            with ``argv`` the command line they came from.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.preset = A.PRESETS[args.preset]
+        self.out = osp.abspath(args.out)
+        self.report_dir = osp.abspath(args.report_dir or self.out)
+        os.makedirs(self.out, exist_ok=True)
+        os.makedirs(self.report_dir, exist_ok=True)
+        self.rec_path = osp.join(self.out, 'records.json')
+        self.state = load_records(self.rec_path)
+        self.mine = set()  # the stages this invocation finished or took: what it writes over the records file
+        self.datas = {'textures': osp.abspath(args.data or D.data_dir(self.out, 'textures'))}
+        if args.stress:
+            self.datas[args.stress] = D.data_dir(self.out, args.stress)
+        self.metas = {} if args.report_only else {
+            bg: D.ensure_data(path, self.preset, bg) for bg, path in self.datas.items()}
+        self.keys, self.evaluators = {}, {}
+
+    @property
+    def recs(self):
+        return self.state['records']
+
+    def stages(self):
+        a = self.args
+        return stages(a.seeds, a.arms, a.stress, a.stress_seeds)
+
+    def key(self, bg, what):
+        """The stage's cache key (:func:`~scl.benchmarks.scene.records.stage_key`) on this run's data."""
+        if (bg, what) not in self.keys:
+            self.keys[(bg, what)] = stage_key(what, self.preset, self.metas[bg]['fingerprint'])
+        return self.keys[(bg, what)]
+
+    def done(self, bg, seed, what):
+        rec = self.recs.get(bg, {}).get(str(seed), {}).get(what)
+        return scored_at(rec, self.preset['probe_size']) and rec.get('cache_key') == self.key(bg, what)
+
+    def unpretrained(self, bg, seed, what):
+        return what in A.ARMS and not runs.finished(self.out, seed, what, self.preset, bg, self.key(bg, what))
+
+    def save(self):
+        sync_records(self.rec_path, self.state, self.mine)
+
+    def take_records(self, path):
+        """Take the finished stages of an earlier results.json whose cache keys still hold; say what was not taken."""
+        with open(path) as f:
+            taken, left = merge_records(self.state, json.load(f), self.args.preset, self.preset,
+                                        key_of=self.key if self.metas else None)
+        self.mine.update((bg, int(seed), what) for bg, seed, what in taken)
+        print(f'--records-from {path}: {len(taken)} finished stage(s) taken')
+        for (bg, seed, what), reasons in sorted(left.items()):
+            print(f'  not taken ({", ".join(reasons)} changed since): {bg} seed {seed} {what}')
+        self.save()  # what was taken is this run's from now on
+
+    def run(self):
+        """Run every stage that is not done (pretraining side by side first with ``--jobs``), then report."""
+        from tqdm import tqdm
+        args = self.args
+        if args.records_from:
+            self.take_records(args.records_from)
+        todo = [] if args.report_only else [s for s in self.stages() if not self.done(*s)]
+        if args.jobs > 1 and not args.evaluate_only:
+            pending = [s for s in todo if self.unpretrained(*s)]
+            if pending:
+                runs.pretrain_side_by_side(self.out, pending, self.datas, self.preset, args.jobs,
+                                           keys={(bg, s, w): self.key(bg, w) for bg, s, w in pending})
+        bar = tqdm(todo, desc='scene benchmark', unit='stage')
+        for bg, seed, what in bar:
+            bar.set_postfix_str(f'{bg} seed {seed} {what}')
+            sync_records(self.rec_path, self.state, self.mine, write=False)
+            if self.done(bg, seed, what):  # another invocation in this working directory finished it meanwhile
+                continue
+            if args.evaluate_only and self.unpretrained(bg, seed, what):
+                continue
+            self.run_stage(bg, seed, what)
+        bar.close()
+        self.write_report()
+
+    def evaluator(self, bg):
+        from .evaluation import Evaluator
+        if bg not in self.evaluators:
+            self.evaluators[bg] = Evaluator(self.datas[bg], self.preset)
+        return self.evaluators[bg]
+
+    def run_stage(self, bg, seed, what):
+        """Pretrain (an arm) and score one stage; record its figures, curve and wall times, and save."""
+        from .evaluation import run_model_config
+        ev = self.evaluator(bg)
+        slot = self.recs.setdefault(bg, {}).setdefault(str(seed), {})
+        walls = self.state['wall_times_s'].setdefault(bg, {}).setdefault(str(seed), {})
+        slot['centre_prior'] = ev.centre_prior
+        t0 = time.time()
+        if what == 'random_init':
+            slot[what] = ev.random_init(A.config_path('mocov2'), seed)
+        elif what == 'supervised':
+            slot[what] = ev.supervised(A.config_path('mocov2'), seed)
+        else:
+            ckpt = runs.pretrain(self.out, seed, what, self.datas[bg], self.preset, bg, key=self.key(bg, what))
+            t0 = time.time()  # the evaluation's own time (pretraining is counted from its logs below)
+            wd = osp.join(runs.run_dir(self.out, seed, what, bg), 'pretrain')
+            slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,
+                                                own_source=A.ARMS[what].map_source, seed=seed, keep_maps=6)
+            np.savez(osp.join(runs.run_dir(self.out, seed, what, bg), 'val_saliency.npz'), **slot[what].pop('maps'))
+            self.state['curves'].setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(wd)
+            walls[f'{what}/pretrain'] = runs.compute_seconds(wd)
+        walls[f'{what}/evaluate'] = round(time.time() - t0, 1)
+        slot[what]['cache_key'] = self.key(bg, what)
+        self.mine.add((bg, seed, what))
+        self.save()
+
+    def results_meta(self, arms, complete):
+        """results.json's ``meta``: the command, preset, arms and their overrides, data, machine and wall times."""
+        from scl.utils.provenance import library_versions, machine_line
+        args = self.args
+        meta_file = osp.join(self.datas['textures'], 'meta.json')
+        data_meta = json.load(open(meta_file)) if osp.isfile(meta_file) else {}
+        seconds = {bg: {s: sum(v for v in w.values() if v) for s, w in by_seed.items()}
+                   for bg, by_seed in self.state['wall_times_s'].items()}
+        return dict(
+            command=' '.join(['python', 'tools/benchmarks/scene_benchmark.py'] + figure_args(args.argv)),
+            preset=args.preset, preset_values=self.preset, arms=arms, complete=complete,
+            configs={a: A.CONFIGS[A.ARMS[a].config] for a in arms},
+            overrides={a: A.ARMS[a].overrides for a in arms},
+            background_mode='textures', stress=args.stress,
+            data=dict(config=data_meta.get('config'), background=data_meta.get('background')),
+            versions=library_versions(), machine=machine_line(),
+            wall_time_s=round(sum(sum(v.values()) for v in seconds.values()), 1),
+            seconds_per_seed=seconds)
+
+    def write_report(self):
+        """results.json, results.md, zoo_table.md and the plots, in ``--report-dir``."""
+        args, recs, report_dir = self.args, self.recs, self.report_dir
+        arms = [a for a in args.arms if any(a in v for v in recs.get('textures', {}).values())]
+        labels = {a: A.ARMS[a].label for a in A.ARMS}
+        summary = R.summarise(recs, arms)
+        complete = all('linear_top1' in recs.get(bg, {}).get(str(s), {}).get(w, {}) for bg, s, w in self.stages())
+        summary['complete'] = complete
+        meta = self.results_meta(arms, complete)
+        curves = self.state['curves']
+        results = dict(summary=summary, meta=meta, per_seed=recs.get('textures', {}),
+                       stress={args.stress: recs.get(args.stress, {})} if args.stress else {},
+                       curves=curves, wall_times_s=self.state['wall_times_s'])
+        atomic_write_json(osp.join(report_dir, 'results.json'), results, indent=1)
+        notes = open(args.notes).read() if args.notes else None
+        R.write_markdown(osp.join(report_dir, 'results.md'), recs, summary, arms, labels, meta, args.stress, notes)
+        # for the model zoo pages (configs/*/README.md)
+        atomic_write_text(osp.join(report_dir, 'zoo_table.md'),
+                          '\n'.join(R.zoo_table(recs, summary, arms, labels)) + '\n')
+        if arms:
+            R.plot_results(osp.join(report_dir, 'results.png'), recs, arms, labels)
+            R.plot_deltas(osp.join(report_dir, 'deltas.png'), summary, labels)
+            R.plot_curves(osp.join(report_dir, 'curves.png'), curves.get('textures', {}), arms, labels)
+            self.plot_saliency(arms, labels, summary)
+        print(json.dumps({k: v for k, v in summary.items() if k not in ('paired_deltas', 'validity')}, indent=1))
+        print(f'wrote {report_dir}/results.json, results.md and the plots')
+
+    def plot_saliency(self, arms, labels, summary):
+        """saliency_grid.png: seed 0's maps of each arm's own source on held-out scenes, beside the centre prior."""
+        columns = []
+        for a in arms:
+            f = osp.join(runs.run_dir(self.out, 0, a), 'val_saliency.npz')
+            if osp.isfile(f):
+                src = A.ARMS[a].map_source
+                loc = self.recs['textures']['0'][a].get('localisation')
+                columns.append((f'{labels[a][:28]}\n{src} {loc:.2f}', np.load(f)[src]))
+        if columns:
+            from scl.evaluation import centre_prior, held_out_scenes
+            _, _, images = held_out_scenes(self.datas['textures'], 'val', 6)
+            columns.append((f'centre prior {summary["localisation_centre_prior"]:.2f}',
+                            [centre_prior(columns[0][1].shape[-1])] * 6))
+            R.plot_saliency_grid(osp.join(self.report_dir, 'saliency_grid.png'), images, columns)
+
+
+def run_benchmark(args):
+    """Run the benchmark the tool's ``args`` describe (torch threads set from ``args.threads``)."""
+    import torch
+    from mmengine.logging import MMLogger
+
+    import scl  # noqa: F401
+    torch.set_num_threads(args.threads)
+    MMLogger.get_instance('scene_benchmark', log_level='WARNING')
+    SceneBenchmark(args).run()
+    return 0

@@ -1,0 +1,58 @@
+"""What produced a record: the commit, the machine, the thread count and the library versions, in one place."""
+import os
+import os.path as osp
+import platform
+import subprocess
+from typing import Dict, Optional
+
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def git_commit(path: str = _REPO) -> str:
+    """The short commit of the source tree holding ``path`` (``'unknown'`` outside a git checkout)."""
+    try:
+        out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=path, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return out.stdout.strip() or 'unknown'
+
+
+def _cpuinfo_field(name: str) -> str:
+    if not osp.isfile('/proc/cpuinfo'):
+        return ''
+    with open('/proc/cpuinfo') as f:
+        return next((line.split(':', 1)[1].strip() for line in f if line.startswith(name)), '')
+
+
+def library_versions() -> Dict[str, str]:
+    """The versions of the stack a figure depends on."""
+    import mmcv
+    import mmengine
+    import mmpretrain
+    import numpy
+    import torch
+    import torchvision
+
+    import scl
+    return dict(scl=scl.__version__, torch=torch.__version__, torchvision=torchvision.__version__,
+                mmengine=mmengine.__version__, mmcv=mmcv.__version__, mmpretrain=mmpretrain.__version__,
+                numpy=numpy.__version__)
+
+
+def machine(threads: Optional[int] = None) -> dict:
+    """The machine and configuration a figure was measured on: CPU model and count, whether it has avx512_bf16,
+    torch threads (``threads``, default torch's current count), Python, torch, the GPU (or None) and the commit."""
+    import torch
+    return dict(cpu=_cpuinfo_field('model name') or platform.processor() or platform.machine(), cpus=os.cpu_count(),
+                threads=threads if threads is not None else torch.get_num_threads(),
+                python=platform.python_version(), torch=torch.__version__, commit=git_commit(),
+                avx512_bf16='avx512_bf16' in _cpuinfo_field('flags').split(),
+                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+
+
+def machine_line(info: Optional[dict] = None) -> str:
+    """:func:`machine` in one line, e.g. ``'AMD EPYC 7B13, 2 CPUs, 2 threads, Python 3.11.7, no GPU'``."""
+    m = info or machine()
+    return (f'{m["cpu"]}, {m["cpus"]} CPUs, {m["threads"]} threads, Python {m["python"]}, '
+            + (m['gpu'] or 'no GPU'))
