@@ -20,6 +20,20 @@ import torch
 
 _GUIDED = 0  # index of the guided flag in state.npy
 _WARMUP, _BATCH = 1, 2  # the warm-up in iterations and the batch per rank: guidance by a sample's position
+# Snapshots (versions of the maps by iteration, read by samples that know their position): every _PERIOD iterations,
+# read _LAG iterations late, kept in a ring of _RING; _NEWEST is the newest version written (-1: none).
+_PERIOD, _LAG, _RING, _NEWEST = 3, 4, 5, 6
+_STATE_LEN = 8
+
+
+def _as_numpy(maps):
+    """Saved maps as numpy. mmengine's Runner.resume loads checkpoints onto the current device: on a GPU the maps
+    arrive as a CUDA tensor, which has no .numpy(); other loaders may hand them over with autograd on or as
+    bfloat16."""
+    if isinstance(maps, torch.Tensor):
+        maps = maps.detach().to('cpu')
+        return (maps.float() if maps.dtype == torch.bfloat16 else maps).numpy()
+    return np.asarray(maps)
 
 
 class SaliencyStore:
@@ -44,6 +58,7 @@ class SaliencyStore:
                                         'create the store with SaliencyStore.create (SaliencyStoreHook does it)')
         self.maps = np.load(osp.join(self.directory, 'maps.npy'), mmap_mode=mode)
         self.state = np.load(osp.join(self.directory, 'state.npy'), mmap_mode=mode)
+        self._snaps = None  # snapshots.npy (ring x N x G x G), opened on first use
 
     @classmethod
     def create(cls, directory, num_samples, grid_size=16, init_value=1.0, dtype='float16'):
@@ -60,8 +75,10 @@ class SaliencyStore:
         maps[:] = init_value
         maps.flush()
         del maps
-        state = np.lib.format.open_memmap(osp.join(directory, 'state.npy'), mode='w+', dtype=np.int64, shape=(4, ))
+        state = np.lib.format.open_memmap(osp.join(directory, 'state.npy'), mode='w+', dtype=np.int64,
+                                          shape=(_STATE_LEN, ))
         state[:] = 0
+        state[_NEWEST] = -1
         state.flush()
         del state
         return cls(directory, writable=True)
@@ -124,6 +141,86 @@ class SaliencyStore:
             return self.guided
         return position // batch >= int(self.state[_WARMUP])
 
+    # -- snapshots: the maps a sample reads depend on its iteration, never on timing --------------------------------
+    def set_snapshots(self, period, lag, ring=None):
+        """Keep versions of the maps: version ``k`` is the maps after ``k * period`` completed iterations (written by
+        :meth:`snapshot_after`), and a sample of iteration ``i`` reads version ``(i - lag) // period`` (0 while
+        ``i < lag``) through :meth:`get_at`, whenever and in whichever process it is prepared. ``lag`` must cover how
+        far loader workers run ahead of training (their prefetch), so that the version exists when a worker needs
+        it; ``ring`` versions are kept (default: enough for ``lag``). Version 0, the maps as they are now, is
+        written at once."""
+        self._check_writable()
+        if period < 1 or lag < 0:
+            raise ValueError(f'snapshots need period >= 1 and lag >= 0, got period={period}, lag={lag}')
+        ring = ring or lag // period + 3
+        if ring < lag // period + 2:
+            raise ValueError(f'a ring of {ring} snapshots is overwritten before a sample {lag} iterations late reads '
+                             f'it (every {period} iterations): use ring >= {lag // period + 2}')
+        self.state[_PERIOD], self.state[_LAG], self.state[_RING] = period, lag, ring
+        np.lib.format.open_memmap(osp.join(self.directory, 'snapshots.npy'), mode='w+', dtype=self.maps.dtype,
+                                  shape=(ring, ) + self.maps.shape)
+        self._snaps = None
+        self.state[_NEWEST] = -1
+        self._write_version(0)
+
+    @property
+    def snapshot_period(self):
+        """Iterations between two versions of the maps; 0 when the store keeps none (reads are live)."""
+        return int(self.state[_PERIOD])
+
+    def _snapshots(self):
+        if self._snaps is None:
+            self._snaps = np.load(osp.join(self.directory, 'snapshots.npy'), mmap_mode='r+' if self.writable else 'r')
+        return self._snaps
+
+    def _write_version(self, k, maps=None):
+        snaps = self._snapshots()
+        snaps[k % len(snaps)] = self.maps if maps is None else maps
+        snaps.flush()
+        self.state[_NEWEST] = k  # written after the maps: a reader that sees version k finds its maps complete
+        self.state.flush()
+
+    def snapshot_after(self, iterations):
+        """Called by the trainer once ``iterations`` iterations have completed (their updates written): writes the
+        version of that iteration when it is a multiple of the period."""
+        self._check_writable()
+        period = self.snapshot_period
+        if period and iterations % period == 0 and iterations // period > int(self.state[_NEWEST]):
+            self._write_version(iterations // period)
+
+    def version_at(self, position):
+        """The version of the maps that the sample at ``position`` of the stream reads."""
+        batch = max(1, int(self.state[_BATCH]))
+        return max(0, (position // batch - int(self.state[_LAG])) // self.snapshot_period)
+
+    def get_at(self, index, position, timeout=600.0, poll=0.005):
+        """The map of sample ``index`` as the sample at ``position`` of the stream reads it: the version of
+        :meth:`version_at` (waiting for the trainer to write it), or the live map when the store keeps no
+        snapshots. A float32 G x G copy.
+
+        Raises:
+            RuntimeError: the version was not written within ``timeout`` seconds, or was already overwritten (a
+                reader further ahead of training, or behind it, than the ring allows).
+        """
+        if not self.snapshot_period:
+            return self.get(index)
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f'sample index {index} is outside the saliency store of {self.num_samples} samples')
+        k = self.version_at(position)
+        import time
+        deadline = time.monotonic() + timeout
+        while int(self.state[_NEWEST]) < k:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'saliency snapshot {k} (iteration {k * self.snapshot_period}) was not written in '
+                                   f'{timeout:.0f} s: is the trainer running SaliencyStoreHook?')
+            time.sleep(poll)
+        snaps = self._snapshots()
+        out = np.array(snaps[k % len(snaps)][index], dtype=np.float32)
+        if int(self.state[_NEWEST]) - k >= len(snaps):
+            raise RuntimeError(f'saliency snapshot {k} was overwritten before a sample of position {position} read '
+                               f'it: its loader runs more than {len(snaps)} versions behind training')
+        return out
+
     def set_guided(self, guided):
         self._check_writable()
         if bool(self.state[_GUIDED]) != bool(guided):
@@ -164,23 +261,21 @@ class SaliencyStore:
 
     # -- checkpoints -----------------------------------------------------------------------------------------------
     def state_dict(self):
-        return dict(maps=torch.from_numpy(np.array(self.maps)), guided=self.guided)
+        out = dict(maps=torch.from_numpy(np.array(self.maps)), guided=self.guided)
+        if self.snapshot_period:
+            out.update(snapshots=torch.from_numpy(np.array(self._snapshots())),
+                       snapshot_state=[int(self.state[i]) for i in (_PERIOD, _LAG, _RING, _NEWEST)])
+        return out
 
     def load_state_dict(self, state_dict):
-        """Restore maps saved by :meth:`state_dict` bit-exactly.
+        """Restore maps saved by :meth:`state_dict` bit-exactly, and the snapshots when they were saved with the
+        store's snapshot setting (returns whether they were; else see :meth:`restart_snapshots`).
 
         Raises:
             ValueError: The checkpoint's store was made for a data set of another size or another grid.
         """
         self._check_writable()
-        maps = state_dict['maps']
-        # mmengine's Runner.resume loads checkpoints onto the current device: on a GPU the maps arrive as a CUDA
-        # tensor, which has no .numpy(); other loaders may hand them over with autograd on or as bfloat16.
-        if isinstance(maps, torch.Tensor):
-            maps = maps.detach().to('cpu')
-            maps = (maps.float() if maps.dtype == torch.bfloat16 else maps).numpy()
-        else:
-            maps = np.asarray(maps)
+        maps = _as_numpy(state_dict['maps'])
         if maps.shape != self.maps.shape:
             raise ValueError(
                 f'the checkpoint holds saliency maps of shape {tuple(maps.shape)} (samples, grid, grid) but the '
@@ -188,7 +283,25 @@ class SaliencyStore:
                 'dataset and SaliencyStoreHook.grid_size, or start a new run without --resume')
         self.maps[:] = maps.astype(self.maps.dtype, copy=False)
         self.set_guided(state_dict.get('guided', False))
+        period = self.snapshot_period
+        saved = state_dict.get('snapshot_state')
+        restored = bool(period and saved is not None
+                        and list(saved[:3]) == [period, int(self.state[_LAG]), int(self.state[_RING])])
+        if restored:
+            snaps = self._snapshots()
+            snaps[:] = _as_numpy(state_dict['snapshots']).astype(snaps.dtype, copy=False)
+            snaps.flush()
+            self.state[_NEWEST] = int(saved[3])
         self.flush()
+        return restored
+
+    def restart_snapshots(self, iterations):
+        """Fill the versions up to the one of ``iterations`` with the maps as they are now: for a resume from a
+        checkpoint saved without snapshots, or with another snapshot setting."""
+        self._check_writable()
+        newest = iterations // self.snapshot_period
+        for k in range(max(0, newest - len(self._snapshots()) + 1), newest + 1):
+            self._write_version(k)
 
 
 class SaliencyStoreLink:

@@ -90,22 +90,59 @@ def test_a_keyed_sample_without_a_published_store_waits_then_says_what_is_missin
         crop.link.wait(timeout=0.1)
 
 
-@pytest.mark.parametrize('anchor', ['uniform'])
-def test_zero_or_two_loader_workers_train_bit_for_bit_the_same(tiny_data, tmp_path, anchor):
-    """The shared-point control (uniform anchor, beta 0: no map is read by the crops) trained 4 iterations with 0 and
-    with 2 loader workers: the same weights. Guidance follows the iteration (warm-up of 2 iterations here)."""
-    weights = []
-    for workers in (0, 2):
-        cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / f'w{workers}'), iters=4)
-        assert cfg.train_dataloader.sampler.type == 'KeyedInfiniteSampler'
-        cfg.train_dataloader.num_workers = workers
-        cfg.train_dataloader.persistent_workers = workers > 0
-        cfg.train_dataloader.dataset.pipeline[1]['anchor'] = anchor
-        cfg.model.head.beta = 0.0
-        cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=1 / 3)]  # 2 iterations
-        cfg.randomness = dict(seed=0)
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        weights.append({k: v.clone() for k, v in runner.model.state_dict().items()})
-    for k in weights[0]:
-        assert torch.equal(weights[0][k], weights[1][k]), k
+def train_keyed(cfg_changes, work_dir, tiny_data, iters, workers, resume_from=None):
+    """Train the demo SCL config shrunk to the tiny scenes with ``workers`` loader workers; the final weights."""
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(work_dir), iters=iters)
+    assert cfg.train_dataloader.sampler.type == 'KeyedInfiniteSampler'
+    cfg.train_dataloader.num_workers = workers
+    cfg.train_dataloader.persistent_workers = workers > 0
+    cfg.randomness = dict(seed=0)
+    cfg_changes(cfg)
+    if resume_from:
+        cfg.resume, cfg.load_from = True, str(resume_from)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
+def shared_point_control(cfg):
+    """Uniform anchor, beta 0: the crops read no map. Guidance follows the iteration (a warm-up of 2 here)."""
+    cfg.train_dataloader.dataset.pipeline[1]['anchor'] = 'uniform'
+    cfg.model.head.beta = 0.0
+    cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=1 / 3)]
+
+
+def full_scl(cfg):
+    """SCL as configured (Grad-CAM maps written every step, crops around them, weights): after the 2-iteration
+    warm-up the crops read versions of the maps that already hold updates (every iteration, 5 iterations late)."""
+    cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, warmup_epochs=1 / 3, snapshot_every=1,
+                             snapshot_lag=5)]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=5, by_epoch=False)
+
+
+def assert_same(a, b):
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arm,iters', [(shared_point_control, 4), (full_scl, 10)])
+def test_zero_or_two_loader_workers_train_bit_for_bit_the_same(tiny_data, tmp_path, arm, iters):
+    assert_same(train_keyed(arm, tmp_path / 'w0', tiny_data, iters, 0),
+                train_keyed(arm, tmp_path / 'w2', tiny_data, iters, 2))
+
+
+@pytest.mark.slow
+def test_a_resume_with_loader_workers_is_bit_exact(tiny_data, tmp_path):
+    """10 iterations in one go against 5, then a resume from iter_5.pth for the other 5, both with 2 workers."""
+    whole = train_keyed(full_scl, tmp_path / 'whole', tiny_data, 10, 2)
+    train_keyed(full_scl, tmp_path / 'cut', tiny_data, 5, 2)
+    resumed = train_keyed(full_scl, tmp_path / 'resumed', tiny_data, 10, 2, resume_from=tmp_path / 'cut' / 'iter_5.pth')
+    assert_same(whole, resumed)
+
+
+def test_a_lag_shorter_than_the_workers_prefetch_is_a_clear_error(tiny_data, tmp_path):
+    def short_lag(cfg):
+        cfg.custom_hooks = [dict(type='SaliencyStoreHook', grid_size=8, snapshot_lag=2)]
+    with pytest.raises(ValueError, match=r'snapshot_lag=2\) is shorter than the 4 batches that 2 loader workers'):
+        train_keyed(short_lag, tmp_path, tiny_data, 1, 2)

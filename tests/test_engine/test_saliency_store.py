@@ -93,3 +93,47 @@ def test_restores_maps_that_are_not_plain_cpu_tensors(tmp_path, arrive_as):
     b.load_state_dict(sd)
     tol = 1e-2 if arrive_as == 'bfloat16' else 0  # bfloat16 keeps 8 bits of mantissa
     np.testing.assert_allclose(np.asarray(b.maps, np.float32), np.asarray(a.maps, np.float32), atol=tol)
+
+
+def test_snapshots_give_each_iteration_the_version_it_reads(tmp_path):
+    """Version k = the maps after k * period iterations; a sample of iteration i reads version (i - lag) // period
+    (0 before lag), written or waited for; a version overwritten in the ring is an error, not a silent newer map."""
+    store = SaliencyStore.create(str(tmp_path / 's'), 2, grid_size=2, dtype='float32')
+    store.set_schedule(warmup_iters=0, batch_size=4)
+    store.set_snapshots(period=2, lag=3, ring=3)
+    history = {0: np.array(store.maps)}
+    for it in range(1, 9):  # iteration it - 1 writes value it into sample 0
+        store.update([0], np.full((1, 2, 2), it / 10, np.float32), np.ones((1, 2, 2), bool), rate=1.0)
+        store.snapshot_after(it)
+        history[it] = np.array(store.maps)
+    reader = SaliencyStore.open(store.directory)  # a worker's read-only view
+    for it in range(7, 12):  # iterations whose versions (2-4) the ring still holds
+        version_iter = max(0, (it - 3) // 2) * 2
+        for position in (4 * it, 4 * it + 3):
+            np.testing.assert_array_equal(reader.get_at(0, position), history[version_iter][0])
+    with pytest.raises(RuntimeError, match='overwritten'):
+        reader.get_at(0, 4 * 3)  # iteration 3 reads version 0, long since replaced (ring of 3, newest 4)
+    with pytest.raises(RuntimeError, match='was not written'):
+        reader.get_at(0, 4 * 13, timeout=0.05)  # iteration 13 reads version 5 (iteration 10): not yet written
+    with pytest.raises(ValueError, match='use ring >= 3'):
+        store.set_snapshots(period=2, lag=3, ring=2)
+
+
+def test_snapshots_survive_a_checkpoint(tmp_path):
+    a = SaliencyStore.create(str(tmp_path / 'a'), 3, grid_size=2, dtype='float32')
+    a.set_schedule(0, 1)
+    a.set_snapshots(period=1, lag=1)
+    for it in (1, 2):
+        a.update([1], np.full((1, 2, 2), it / 4, np.float32), np.ones((1, 2, 2), bool), rate=1.0)
+        a.snapshot_after(it)
+    b = SaliencyStore.create(str(tmp_path / 'b'), 3, grid_size=2, dtype='float32')
+    b.set_schedule(0, 1)
+    b.set_snapshots(period=1, lag=1)
+    assert b.load_state_dict(a.state_dict())
+    for position in range(4):
+        np.testing.assert_array_equal(b.get_at(1, position), a.get_at(1, position))
+    c = SaliencyStore.create(str(tmp_path / 'c'), 3, grid_size=2, dtype='float32')
+    c.set_schedule(0, 1)
+    c.set_snapshots(period=2, lag=1)  # another setting: the maps are restored, the versions are not
+    assert not c.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(np.array(c.maps), np.array(a.maps))

@@ -220,8 +220,10 @@ class SaliencyCropTransform(BaseTransform):
             return None, False
         if 'sample_idx' not in results:
             raise KeyError('SaliencyCropTransform needs `sample_idx` in the results (set by mmengine BaseDataset)')
-        guided = store.guided if key is None else store.guided_at(key[2])
-        return store.get(int(results['sample_idx'])), guided
+        if key is None:
+            return store.get(int(results['sample_idx'])), store.guided
+        # the version of the maps of its iteration (SaliencyStore.get_at), never what the trainer wrote meanwhile
+        return store.get_at(int(results['sample_idx']), key[2]), store.guided_at(key[2])
 
     def transform(self, results: dict) -> dict:
         if results.get('sample_key') is not None:  # the crop's own stream: the same draws whatever came before

@@ -92,7 +92,9 @@ class SaliencyStoreHook(Hook):
     ``IterBasedTrainLoop`` starts them when it is built) share: they open the store on their next sample, no restart
     needed; batches they prepared before that are warm-up batches (plain independent crops, unit scores). The warm-up
     ends after ``warmup_epochs``: from then on crops follow saliency (the flag lives in the store, so workers see it
-    within their prefetch depth). The store is saved in every checkpoint and restored on resume, from any device (a
+    within their prefetch depth). A sample that knows its position in the run (``KeyedInfiniteSampler``) is guided by
+    its iteration and reads the version of the maps of ``snapshot_lag`` iterations before it, kept every
+    ``snapshot_every`` iterations: the same crops with any number of loader workers and after a resume. The store is saved in every checkpoint and restored on resume, from any device (a
     dataset of another size is an error). The store update's EMA rate belongs to the model
     (``SCLAlgorithm.saliency_ema``).
 
@@ -103,6 +105,12 @@ class SaliencyStoreHook(Hook):
         init_value (float): Initial value of every cell. Defaults to 1.0.
         dtype (str): ``'float16'`` or ``'float32'``. Defaults to ``'float16'``.
         store_dir (str, optional): Where the per-rank stores live. Defaults to ``<work_dir>/saliency_store``.
+        snapshot_every (int): The maps a crop reads are a version kept every ``snapshot_every`` iterations.
+            Defaults to 4.
+        snapshot_lag (int): A sample of iteration ``i`` reads the newest version at or before iteration
+            ``i - snapshot_lag``: what it reads depends on its iteration alone, not on how far loader workers ran
+            ahead, so runs with 0 or more workers, and a run and its resume, crop alike. Must exceed the batches the
+            workers prefetch (``num_workers x prefetch_factor``). Defaults to 8.
         oracle_ann_file (str, optional): For a model with ``saliency_source='oracle'`` (benchmark only), whose store
             is filled once with each scene's object cover (:func:`oracle_maps`) instead of ``init_value``: the COCO
             instances file of the training scenes. Defaults to the scene builder's ``annotations/
@@ -117,6 +125,8 @@ class SaliencyStoreHook(Hook):
                  init_value: float = 1.0,
                  dtype: str = 'float16',
                  store_dir: Optional[str] = None,
+                 snapshot_every: int = 4,
+                 snapshot_lag: int = 8,
                  oracle_ann_file: Optional[str] = None) -> None:
         if grid_size < 1:
             raise ConfigError(f'grid_size must be >= 1, got {grid_size}')
@@ -127,6 +137,10 @@ class SaliencyStoreHook(Hook):
         self.init_value = init_value
         self.dtype = dtype
         self.store_dir = store_dir
+        if snapshot_every < 1 or snapshot_lag < 0:
+            raise ConfigError(f'snapshot_every must be >= 1 and snapshot_lag >= 0, got {snapshot_every}, '
+                              f'{snapshot_lag}')
+        self.snapshot_every, self.snapshot_lag = snapshot_every, snapshot_lag
         self.oracle_ann_file = oracle_ann_file
         self.store: Optional[SaliencyStore] = None
         self.images = None  # image_list_fingerprint of the training set
@@ -159,8 +173,20 @@ class SaliencyStoreHook(Hook):
         else:
             self.warmup_iters = int(round(self.warmup_epochs * iters_per_epoch))
         self.store.set_schedule(self.warmup_iters, loop.dataloader.batch_size)
+        self._check_lag(loop.dataloader)
+        self.store.set_snapshots(self.snapshot_every, self.snapshot_lag)
         runner.logger.info(f'SaliencyStoreHook: {self.store}; warm-up of {self.warmup_iters} iterations '
                            f'({self.warmup_iters / iters_per_epoch:.2f} epochs) with unguided crops')
+
+    def _check_lag(self, dataloader) -> None:
+        """Loader workers prepare up to ``num_workers x prefetch_factor`` batches ahead of training: a lag shorter
+        than that would make them wait for a version the trainer has not written yet."""
+        workers = getattr(dataloader, 'num_workers', 0)
+        ahead = workers * (getattr(dataloader, 'prefetch_factor', None) or 2) if workers else 0
+        if self.snapshot_lag < ahead + 1:
+            raise ConfigError(f'SaliencyStoreHook(snapshot_lag={self.snapshot_lag}) is shorter than the '
+                              f'{ahead} batches that {workers} loader workers prepare ahead: set snapshot_lag >= '
+                              f'{ahead + 1} (the same value for every run that should be comparable)')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self.store.set_guided(runner.iter >= self.warmup_iters)
@@ -171,6 +197,7 @@ class SaliencyStoreHook(Hook):
         model = _unwrap(runner.model)
         if hasattr(model, 'apply_pending_saliency'):
             model.apply_pending_saliency()
+        self.store.snapshot_after(runner.iter + 1)  # the version of this iteration, once its update is written
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.store is not None:
@@ -193,8 +220,15 @@ class SaliencyStoreHook(Hook):
         if 'images' not in saved:
             runner.logger.warning('the checkpoint\'s saliency store carries no image-list fingerprint (saved before '
                                   'it was recorded): restored because its shape fits')
-        self.store.load_state_dict(saved)
-        runner.logger.info('SaliencyStoreHook: restored the saliency store from the checkpoint')
+        if self.store.load_state_dict(saved) or not self.store.snapshot_period:
+            runner.logger.info('SaliencyStoreHook: restored the saliency store from the checkpoint')
+        else:
+            iters = int(checkpoint.get('meta', {}).get('iter', 0))
+            self.store.restart_snapshots(iters)
+            runner.logger.warning('SaliencyStoreHook: the checkpoint holds no saliency snapshots of this setting '
+                                  f'(snapshot_every={self.snapshot_every}, snapshot_lag={self.snapshot_lag}): the '
+                                  f'samples of the next {self.snapshot_lag} iterations read the maps of iteration '
+                                  f'{iters}, so this resume is not bit-exact')
 
     def after_run(self, runner) -> None:
         if self.store is not None:
