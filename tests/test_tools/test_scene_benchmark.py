@@ -435,3 +435,11 @@ def test_a_run_counts_only_when_its_checkpoint_loads_and_its_key_matches(tmp_pat
     runs.pretrain(out, 0, 'mocov2', 'data', preset, key='k2')
     assert calls == [False, True, False]
     assert osp.isdir(runs.run_dir(out, 0, 'mocov2') + '.stale-0')
+
+
+def test_more_runs_side_by_side_than_cores_is_warned_with_its_cost(capsys):
+    from scl.benchmarks.scene.benchmark import warn_oversubscribed
+    assert warn_oversubscribed(jobs=3, n_runs=6, cpus=2)
+    assert '2.5-3 times as long' in capsys.readouterr().out
+    assert not warn_oversubscribed(jobs=3, n_runs=2, cpus=2)  # only two runs left: one per core
+    assert not warn_oversubscribed(jobs=2, n_runs=6, cpus=2) and capsys.readouterr().out == ''
