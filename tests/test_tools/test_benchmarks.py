@@ -1,3 +1,4 @@
+import json
 import os
 import os.path as osp
 import pickle
@@ -10,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT, shrink_selfsup_cfg
+from conftest import ROOT, load_script, shrink_selfsup_cfg
 
 CLS = osp.join(ROOT, 'configs/benchmarks/classification/scenes')
 LINEAR = osp.join(CLS, 'resnet18_scl-pre_1xb64-linear-coslr-20e_scenes.py')
@@ -326,3 +327,20 @@ def test_unreachable_url_checkpoint_is_a_clear_error(tiny_data, tmp_path, monkey
     from scl.engine.hooks import PretrainedCheckError
     with pytest.raises(PretrainedCheckError, match='cannot load .*example.invalid/missing.pth.*local file'):
         Runner.from_cfg(cfg).train()
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_writes_its_ratios_and_parts(tiny_data, tmp_path):
+    tool = load_script('tools/analysis_tools/benchmark_throughput.py')
+    out = tmp_path / 'throughput.json'
+    assert tool.main(['--data', tiny_data, '--iters', '2', '--warmup', '1', '--rounds', '1', '--samples', '3',
+                      '--threads', '1', '--json', str(out), '--markdown', str(tmp_path / 'throughput.md')]) == 0
+    res = json.load(open(out))
+    for arm in ('scl', 'mocov2_paired'):
+        parts = res['arms'][arm]
+        assert all(parts[k] > 0 for k in ('runner_s', 'prebuilt_s', 'forward_s', 'backward_s', 'checkpoint_s'))
+    assert res['arms']['scl']['saliency_s'] > 0 and res['arms']['mocov2_paired']['saliency_s'] < 1e-3
+    assert res['ratios']['data_overhead'] == pytest.approx(res['arms']['scl']['runner_s']
+                                                           / res['arms']['scl']['prebuilt_s'])
+    assert {'LoadImageFromFile', 'SaliencyCropTransform', 'ColorJitter', 'PackInputs'} <= set(res['pipeline'])
+    assert res['meta']['machine_info']['threads'] == 1 and 'data_overhead' in open(tmp_path / 'throughput.md').read()

@@ -192,3 +192,24 @@ def test_resume_on_other_images_of_the_same_count_fails_clearly(tiny_data, tmp_p
     cfg2.resume, cfg2.load_from = True, str(tmp_path / 'a' / 'iter_1.pth')
     with pytest.raises(ValueError, match='belongs to another list of training images'):
         run(cfg2)
+
+
+@pytest.mark.slow
+def test_the_demo_prints_what_it_learned_beside_random_initialisation(tiny_data, tmp_path):
+    """The quick start's training command on a shrunk demo: its log ends with the kNN top-1 of the pretrained
+    network beside the same network at random initialisation, and the kNN curve and the saliency picture exist."""
+    cfg = shrink_selfsup_cfg(Config.fromfile(SCL_DEMO), tiny_data, str(tmp_path / 'wd'), iters=4)
+    cfg.log_level = 'INFO'
+    cfg.dump(str(tmp_path / 'demo.py'))
+    proc = subprocess.run([sys.executable, 'tools/train.py', str(tmp_path / 'demo.py')], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    import re
+    found = re.findall(r'kNN top-1 on 20 held-out labelled images \(bank of 40, k=\d+\): random initialisation '
+                       r'([\d.]+) %, after 4 iterations ([\d.]+) % \(([+-][\d.]+) points\)', out)
+    assert len(found) == 1, out[-3000:]
+    random_init, trained, delta = map(float, found[0])
+    assert delta == pytest.approx(trained - random_init, abs=0.011)
+    assert osp.isfile(tmp_path / 'wd' / 'knn_curve.png')
+    assert osp.isfile(tmp_path / 'wd' / 'saliency' / 'saliency_final.png')

@@ -34,6 +34,8 @@ def tiny_options(data, iters=8, workers=0, checkpoint=4):
             f'param_scheduler.0.T_max={iters}', f'param_scheduler.0.end={iters}',
             f'default_hooks.checkpoint.interval={checkpoint}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
             'default_hooks.logger.interval=1', 'custom_hooks.0.grid_size=8', 'custom_hooks.0.warmup_epochs=0.25',
+            # versions of the maps every iteration, 5 late: iterations 6-8 read maps that hold updates
+            'custom_hooks.0.snapshot_every=1', 'custom_hooks.0.snapshot_lag=5',
             f'custom_hooks.2.bank.data_root={data}/cls/', f'custom_hooks.2.query.data_root={data}/cls/',
             'custom_hooks.2.num_bank=40', 'custom_hooks.2.num_query=20', f'custom_hooks.2.interval={iters}',
             'randomness.seed=0']

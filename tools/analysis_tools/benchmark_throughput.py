@@ -1,0 +1,217 @@
+"""Where a scene-benchmark arm's time goes, measured in the real Runner with the real loader.
+
+    python tools/analysis_tools/benchmark_throughput.py --data data/demo --iters 40 \\
+        --json docs/benchmarks/throughput.json --markdown docs/benchmarks/throughput.md
+
+For the SCL arm (Grad-CAM, saliency crops and weights) and the paired MoCo v2 arm (the same pipeline, independent
+crops, no saliency), each with the scene benchmark's CPU preset (batch 32, queue 256, 64 px views, no loader
+workers) on ``--data`` (a build_scene_dataset folder; the demo data has the benchmark's scene size):
+
+- the data pipeline, transform by transform, on ``--samples`` samples (decode, crop, each view augmentation,
+  packing) and the collate of a batch;
+- ``--iters`` Runner iterations (after ``--warmup``), alternating the two arms ``--rounds`` times: seconds per
+  iteration, of which mmengine's ``data_time`` (waiting for the loader);
+- the same iterations on batches pre-built in memory: ``train_step`` split into forward (the loss), backward,
+  optimiser step and the saliency update written after the backward;
+- saving one checkpoint.
+
+Ratios: ``data_overhead`` = Runner seconds per iteration / pre-built seconds per iteration (SCL), and
+``scl_over_mocov2`` = SCL / paired MoCo v2 seconds per iteration in the Runner (medians of the alternating rounds).
+Everything runs in one process with ``--threads`` torch threads; the record names the machine and commit.
+"""
+import argparse
+import json
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ARMS = ('scl', 'mocov2_paired')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', default='data/demo', help='a build_scene_dataset folder (scenes/train/*.png)')
+    p.add_argument('--preset', default='cpu', help='the scene benchmark preset whose recipe is timed')
+    p.add_argument('--iters', type=int, default=40, help='timed Runner iterations per arm and round')
+    p.add_argument('--warmup', type=int, default=5, help='untimed iterations first (caches, allocator)')
+    p.add_argument('--rounds', type=int, default=2, help='alternating rounds of the two arms')
+    p.add_argument('--samples', type=int, default=64, help='samples timed through the pipeline')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--json', help='write the figures here (e.g. docs/benchmarks/throughput.json)')
+    p.add_argument('--markdown', help='write the table here (e.g. docs/benchmarks/throughput.md)')
+    return p.parse_args(argv)
+
+
+def arm_config(arm, data, preset, iters, work_dir):
+    """The arm's pretraining config as the scene benchmark runs it, cut to ``iters`` iterations, no hooks that
+    do not belong to training (no kNN checks, no pictures)."""
+    from mmengine.config import Config, DictAction
+
+    from scl.benchmarks.scene import arms as A
+    from scl.benchmarks.scene.runs import pretrain_options
+    p = argparse.ArgumentParser()
+    p.add_argument('--o', nargs='+', action=DictAction)
+    cfg = Config.fromfile(A.config_path(arm))
+    cfg.merge_from_dict(p.parse_args(['--o'] + pretrain_options(arm, data, dict(A.PRESETS[preset]), 0)).o)
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'SaliencyStoreHook']
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**9, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**9)
+    cfg.work_dir, cfg.log_level = work_dir, 'WARNING'
+    return cfg
+
+
+class Timed:
+    """A transform that adds its wall time to ``totals[name]``."""
+
+    def __init__(self, transform, name, totals):
+        self.transform, self.name, self.totals = transform, name, totals
+
+    def __call__(self, results):
+        t0 = time.perf_counter()
+        out = self.transform(results)
+        self.totals[self.name] = self.totals.get(self.name, 0.0) + time.perf_counter() - t0
+        return out
+
+
+def time_pipeline(dataset, samples):
+    """Seconds per sample of each leaf transform (views summed), and of the whole pipeline."""
+    from scl.datasets.transforms import iter_transforms
+
+    def is_wrapper(t):
+        return any(hasattr(t, a) for a in ('transforms', 'pipeline', 'pipelines'))
+
+    totals = {}
+    # mmengine's and mmcv's Compose alike keep their transforms in a list
+    for compose in [t for t in iter_transforms(dataset.pipeline) if isinstance(getattr(t, 'transforms', None), list)]:
+        compose.transforms = [t if is_wrapper(t) else Timed(t, type(t).__name__, totals) for t in compose.transforms]
+    t0 = time.perf_counter()
+    batch = [dataset[i % len(dataset)] for i in range(samples)]
+    whole = time.perf_counter() - t0
+    from mmengine.dataset import default_collate
+    t0 = time.perf_counter()
+    default_collate(batch[:32])
+    out = {name: s / samples for name, s in totals.items()}
+    out.update(pipeline_total=whole / samples, collate_per_batch=time.perf_counter() - t0)
+    return out
+
+
+def runner_round(arm, args, tmp):
+    """Seconds per iteration in the Runner (median), mmengine's data_time share, then the same model on batches
+    pre-built in memory, split into its parts, and one checkpoint save."""
+    from mmengine.runner import Runner
+    cfg = arm_config(arm, osp.abspath(args.data), args.preset, args.warmup + args.iters, osp.join(tmp, arm))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    times = hub.get_scalar('train/time').data[0][args.warmup:]
+    data_times = hub.get_scalar('train/data_time').data[0][args.warmup:]
+    out = dict(runner_s=statistics.median(times), data_wait_s=statistics.median(data_times))
+    out.update(prebuilt_parts(runner, args))
+    t0 = time.perf_counter()
+    runner.save_checkpoint(runner.work_dir, 'timing.pth')
+    out['checkpoint_s'] = time.perf_counter() - t0
+    return out
+
+
+def prebuilt_parts(runner, args):
+    """``train_step`` on batches taken from the loader beforehand: its seconds per iteration (median) and, summed
+    over the timed steps and divided by them, forward (the loss), backward, optimiser step and saliency update."""
+    model, optim = runner.model, runner.optim_wrapper
+    loader = iter(runner.train_dataloader)
+    batches = [next(loader) for _ in range(min(args.iters, 8))]
+    parts = dict(forward_s=0.0, backward_s=0.0, step_s=0.0, saliency_s=0.0)
+
+    def timed(obj, name, part):
+        fn = getattr(obj, name)
+
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                parts[part] += time.perf_counter() - t0
+        setattr(obj, name, wrapper)
+
+    timed(model, 'loss', 'forward_s')
+    timed(optim, 'backward', 'backward_s')
+    timed(optim, 'step', 'step_s')
+    if hasattr(model, 'apply_pending_saliency'):
+        timed(model, 'apply_pending_saliency', 'saliency_s')
+    steps = []
+    for i in range(args.warmup + args.iters):
+        if i == args.warmup:
+            parts.update({k: 0.0 for k in parts})
+        t0 = time.perf_counter()
+        model.train_step(batches[i % len(batches)], optim)
+        steps.append(time.perf_counter() - t0)
+    out = {k: v / args.iters for k, v in parts.items()}
+    out['prebuilt_s'] = statistics.median(steps[args.warmup:])
+    return out
+
+
+def write_markdown(path, res):
+    from scl.utils.fileio import atomic_write_text
+    m, r, p = res['meta'], res['ratios'], res['pipeline']
+    lines = ['# Benchmark throughput: where an arm-seed\'s time goes', '',
+             f'Measured by `{m["command"]}` on {m["machine"]} (commit {m["commit"]}, {m["date"]}).'
+             + (f' {m["note"]}' if m.get('note') else ''), '',
+             '## Ratios', '', '| ratio | measured | goal |', '| --- | --- | --- |',
+             f'| data_overhead (Runner / pre-built batches, SCL) | {r["data_overhead"]:.2f} | <= 1.10 |',
+             f'| scl_over_mocov2 (Runner, paired MoCo v2 arm) | {r["scl_over_mocov2"]:.3f} | <= 1.05 |', '',
+             '## One iteration (seconds, medians over the timed iterations and rounds)', '',
+             '| part | ' + ' | '.join(ARMS) + ' |', '| --- | ' + ' | '.join('---' for _ in ARMS) + ' |']
+    for key, label in (('runner_s', 'Runner iteration'), ('data_wait_s', 'of which waiting for the loader'),
+                       ('prebuilt_s', 'train_step on pre-built batches'), ('forward_s', 'forward (loss)'),
+                       ('backward_s', 'backward'), ('step_s', 'optimiser step'),
+                       ('saliency_s', 'saliency update (after the backward)'), ('checkpoint_s', 'one checkpoint')):
+        lines.append(f'| {label} | ' + ' | '.join(f'{res["arms"][a][key]:.4f}' for a in ARMS) + ' |')
+    lines += ['', '## The data pipeline (seconds per sample, SCL; views summed)', '', '| transform | s |',
+              '| --- | --- |']
+    lines += [f'| {k} | {v:.5f} |' for k, v in p.items()]
+    atomic_write_text(path, '\n'.join(lines) + '\n')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    from tqdm import tqdm
+
+    import scl  # noqa: F401
+    from scl.utils.errors import DataError
+    from scl.utils.provenance import git_commit, machine, machine_line
+    if not osp.isdir(osp.join(args.data, 'scenes', 'train')):
+        raise DataError(f'{args.data} has no scenes/train: build it with `python tools/dataset_converters/'
+                        f'build_scene_dataset.py {args.data}`')
+    torch.set_num_threads(args.threads)
+    runs = {a: [] for a in ARMS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r, arm in tqdm([(r, a) for r in range(args.rounds) for a in ARMS], desc='throughput', unit='run'):
+            runs[arm].append(runner_round(arm, args, osp.join(tmp, str(r))))
+        from mmengine.registry import DATASETS
+        from mmengine.registry import init_default_scope
+        init_default_scope('mmpretrain')
+        cfg = arm_config('scl', osp.abspath(args.data), args.preset, 1, tmp)
+        pipeline = time_pipeline(DATASETS.build(cfg.train_dataloader.dataset), args.samples)
+    arms = {a: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for a, rounds in runs.items()}
+    ratios = dict(data_overhead=arms['scl']['runner_s'] / arms['scl']['prebuilt_s'],
+                  scl_over_mocov2=arms['scl']['runner_s'] / arms['mocov2_paired']['runner_s'])
+    res = dict(meta=dict(command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=git_commit(),
+        machine=machine_line(machine(args.threads)), machine_info=machine(args.threads)),
+        ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline)
+    print(json.dumps(dict(ratios=ratios, arms=arms), indent=1))
+    if args.json:
+        from scl.utils.fileio import atomic_write_json
+        atomic_write_json(args.json, res, indent=1)
+    if args.markdown:
+        write_markdown(args.markdown, res)
+    return 0
+
+
+if __name__ == '__main__':
+    from scl.utils.errors import run_main
+    sys.exit(run_main(main))
