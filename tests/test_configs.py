@@ -41,6 +41,7 @@ def _without(d, keys):
 
 @pytest.mark.parametrize('scl_cfg,moco_cfg', [
     ('configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-300i_demo.py'),
+    ('configs/scl/scl_resnet18_1xb32-coslr-1000i_demo.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-1000i_demo.py'),
     ('configs/scl/scl_resnet50_8xb32-coslr-800e_coco.py', 'configs/mocov2/mocov2_resnet50_8xb32-coslr-800e_coco.py'),
     ('configs/scl/scl_resnet18_1xb32-coslr-2000i_scenes.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-2000i_scenes.py'),
     ('configs/scl/scl_resnet18_1xb32-coslr-4000i_scenes.py', 'configs/mocov2/mocov2_resnet18_1xb32-coslr-4000i_scenes.py'),

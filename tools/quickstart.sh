@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-CONFIG=${CONFIG:-configs/scl/scl_resnet18_1xb32-coslr-300i_demo.py}
+CONFIG=${CONFIG:-configs/scl/scl_resnet18_1xb32-coslr-1000i_demo.py}
 bash tools/install.sh
 PY="${SCL_VENV:-$ROOT/.venv}/bin/python"
 if [ ! -f data/demo/meta.json ]; then
