@@ -404,7 +404,7 @@ def test_stage_key_follows_config_preset_and_data():
 
 def _fake_train(calls):
     """runs.train's stand-in: writes the checkpoints a run of ``train_cfg.max_iters`` would (small, loadable)."""
-    def train(config, work_dir, options, log, resume=False, threads=None):
+    def train(config, work_dir, options, log, resume=False, threads=None, progress=None):
         calls.append(resume)
         os.makedirs(work_dir, exist_ok=True)
         n = int(next(o for o in options if o.startswith('train_cfg.max_iters=')).split('=')[1])
@@ -443,3 +443,17 @@ def test_more_runs_side_by_side_than_cores_is_warned_with_its_cost(capsys):
     assert '2.5-3 times as long' in capsys.readouterr().out
     assert not warn_oversubscribed(jobs=3, n_runs=2, cpus=2)  # only two runs left: one per core
     assert not warn_oversubscribed(jobs=2, n_runs=6, cpus=2) and capsys.readouterr().out == ''
+
+
+def test_a_sequential_pretraining_shows_its_iterations_with_an_eta(tmp_path, capsys):
+    """runs.train follows the log of the subprocess (here a tools/train.py that logs like mmengine) with a bar."""
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'tools' / 'train.py').write_text(
+        'import time\nfor i in (10, 20, 30):\n'
+        '    print(f"Iter(train) [{i:>3}/30]  loss: 1.0", flush=True)\n    time.sleep(0.3)\n')
+    log = tmp_path / 'pretrain.log'
+    from unittest import mock
+    with mock.patch.object(runs, 'repo_root', return_value=str(tmp_path)):
+        runs.train('cfg.py', str(tmp_path / 'wd'), [], str(log), progress=('mocov2 seed 0', 30), poll_s=0.1)
+    err = capsys.readouterr().err
+    assert 'mocov2 seed 0' in err and '30/30' in err and runs.logged_iter(str(log)) == 30

@@ -52,10 +52,11 @@ def pretrain_options(arm, data, preset, seed):
     ] + knn_options(cfg, data, every) + arm.overrides
 
 
-def train(config, work_dir, options, log, resume=False, threads=None):
+def train(config, work_dir, options, log, resume=False, threads=None, progress=None, poll_s=5.0):
     """``tools/train.py config --work-dir work_dir --cfg-options ...`` in a subprocess (its output goes to ``log``,
     appended); ``resume`` continues from the work dir's last checkpoint; ``threads`` sets its OpenMP / MKL threads
-    (default: inherited)."""
+    (default: inherited). ``progress`` (``(description, total iterations)``) shows a bar of the iterations the log
+    reports, with an ETA."""
     cmd = [sys.executable, osp.join(repo_root(), 'tools', 'train.py'), config, '--work-dir', work_dir]
     cmd += (['--resume'] if resume else []) + ['--cfg-options'] + options
     env = None
@@ -65,7 +66,16 @@ def train(config, work_dir, options, log, resume=False, threads=None):
     with open(log, 'a') as f:
         f.write('$ ' + (f'OMP_NUM_THREADS={threads} ' if threads else '') + ' '.join(cmd) + '\n')
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=repo_root(), env=env)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=repo_root(), env=env)
+        if progress is None:
+            proc.wait()
+        else:
+            from tqdm import tqdm
+            desc, total = progress
+            with tqdm(total=total, initial=min(total, logged_iter(log)), desc=desc, unit='iter') as bar:
+                while proc.poll() is None:
+                    time.sleep(poll_s)
+                    bar.update(max(0, min(total, logged_iter(log)) - bar.n))
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
@@ -123,11 +133,12 @@ def _repair_last_checkpoint(wd):
     return None
 
 
-def pretrain(out, seed, name, data, preset, background='textures', arm=None, threads=None, key=None):
+def pretrain(out, seed, name, data, preset, background='textures', arm=None, threads=None, key=None, progress=True):
     """Pretrain the arm ``name`` (or ``arm``, an :class:`Arm` run under that name) for one seed unless it is
     :func:`finished`; resume an interrupted run from its newest checkpoint that loads. With ``key`` (the stage's
     cache key), a run dir started for another key (another config, preset or data) is set aside
-    (``<arm>.stale-<n>``) and the run starts over. Returns the final checkpoint."""
+    (``<arm>.stale-<n>``) and the run starts over. ``progress``: a bar of its iterations with an ETA. Returns the
+    final checkpoint."""
     arm = arm or ARMS[name]
     final = final_checkpoint(out, seed, name, preset, background)
     rd = run_dir(out, seed, name, background)
@@ -142,7 +153,7 @@ def pretrain(out, seed, name, data, preset, background='textures', arm=None, thr
         atomic_write_text(osp.join(rd, KEY_FILE), key + '\n')
     resume = osp.isdir(wd) and _repair_last_checkpoint(wd) is not None
     train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume,
-          threads)
+          threads, progress=None if progress is False else (f'{name} seed {seed}', preset['pretrain_iters']))
     if not checkpoint_loads(final):
         raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without a readable {final}')
     return final
@@ -181,7 +192,7 @@ def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=1
     n = preset['pretrain_iters']
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(pretrain, out, seed, arm, datas[bg], preset, bg, threads=threads,
-                               key=(keys or {}).get((bg, seed, arm))) for bg, seed, arm in runs]
+                               key=(keys or {}).get((bg, seed, arm)), progress=False) for bg, seed, arm in runs]
         with tqdm(total=n * len(runs), initial=sum(start), desc=f'pretraining {len(runs)} runs, {jobs} at a time',
                   unit='iter') as bar:
             while True:
