@@ -457,3 +457,30 @@ def test_a_sequential_pretraining_shows_its_iterations_with_an_eta(tmp_path, cap
         runs.train('cfg.py', str(tmp_path / 'wd'), [], str(log), progress=('mocov2 seed 0', 30), poll_s=0.1)
     err = capsys.readouterr().err
     assert 'mocov2 seed 0' in err and '30/30' in err and runs.logged_iter(str(log)) == 30
+
+
+def test_a_data_variant_is_chosen_by_name_recorded_and_keyed(tmp_path):
+    """--data-variant builds the data search's candidate at the preset's sizes, records its name in meta.json and
+    results, sets both methods' crop scale, and changes every arm's cache key; the default keeps v2's keys."""
+    from scl.benchmarks.scene.benchmark import SceneBenchmark
+    from scl.benchmarks.scene.data_search import CANDIDATES
+    from scl.benchmarks.scene.records import stage_key
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    name = 'c128_o1-2_28-40_s08'
+    args = sb.parse_args(['--out', str(tmp_path / 'v'), '--preset', 'smoke', '--data-variant', name])
+    args.argv = []
+    bench = SceneBenchmark(args)
+    meta = json.load(open(tmp_path / 'v' / 'data' / 'meta.json'))
+    assert meta['variant'] == name and meta['config']['max_objects'] == CANDIDATES[name]['scene']['max_objects']
+    assert bench.preset['data_variant'] == name
+    lo, hi = CANDIDATES[name]['scale']
+    assert f'train_dataloader.dataset.pipeline.1.scale=({lo},{hi})' in runs.pretrain_options('scl', 'd',
+                                                                                             bench.preset, 0)
+    assert (f'train_dataloader.dataset.pipeline.1.transforms.0.0.crop_ratio_range=({lo},{hi})'
+            in runs.pretrain_options('mocov2', 'd', bench.preset, 0))
+    default = dict(A.PRESETS['smoke'])
+    assert runs.pretrain_options('scl', 'd', default, 0) == runs.pretrain_options('scl', 'd', dict(default), 0)
+    assert not [o for o in runs.pretrain_options('scl', 'd', default, 0) if '.scale=' in o]
+    assert stage_key('scl', bench.preset, 'f') != stage_key('scl', default, 'f')
+    plain = sb.parse_args(['--out', str(tmp_path / 'v2'), '--preset', 'smoke', '--report-only'])
+    assert 'data_variant' not in SceneBenchmark(plain).preset  # v2, the default: the committed keys stay valid

@@ -45,6 +45,11 @@ def parse_args(argv=None):
                    help='also run MoCo v2 and SCL on this background mode')
     p.add_argument('--stress-seeds', type=int, default=1)
     p.add_argument('--data', help='scene data directory for the default backgrounds (default: <out>/data)')
+    from scl.benchmarks.scene.data_search import CANDIDATES
+    p.add_argument('--data-variant', choices=list(CANDIDATES), default='v2',
+                   help='the scene data by name (scl.benchmarks.scene.data_search.CANDIDATES: scene settings and '
+                   "both methods' crop scale; v2, the default, is the committed benchmark's data). Recorded in the "
+                   "data's meta.json and in every arm's cache key; use its own --out")
     p.add_argument('--evaluate-only', action='store_true', help='score finished runs; pretrain nothing')
     p.add_argument('--report-only', action='store_true', help='write the report from records.json; run nothing')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the evaluation')

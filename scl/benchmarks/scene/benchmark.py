@@ -7,12 +7,16 @@ import time
 
 import numpy as np
 
+from scl.utils.errors import ConfigError
 from scl.utils.fileio import atomic_write_json, atomic_write_text
 from . import arms as A
 from . import data as D
 from . import report as R
 from . import runs
 from .records import load_records, merge_records, scored_at, stage_key, sync_records
+
+
+DEFAULT_VARIANT = 'v2'  # the data search's name of the benchmark's own data
 
 
 def stages(seeds, arms, stress=None, stress_seeds=1):
@@ -67,7 +71,13 @@ class SceneBenchmark:
 
     def __init__(self, args):
         self.args = args
-        self.preset = A.PRESETS[args.preset]
+        self.preset = dict(A.PRESETS[args.preset])
+        variant = getattr(args, 'data_variant', None)
+        if variant and variant != DEFAULT_VARIANT:  # in every arm's cache key; the default keeps v2's keys
+            if args.stress:
+                raise ConfigError('--data-variant and --stress cannot be combined: the variants are of the texture '
+                                  'backgrounds')
+            self.preset['data_variant'] = variant
         self.out = osp.abspath(args.out)
         self.report_dir = osp.abspath(args.report_dir or self.out)
         os.makedirs(self.out, exist_ok=True)
@@ -79,8 +89,17 @@ class SceneBenchmark:
         if args.stress:
             self.datas[args.stress] = D.data_dir(self.out, args.stress)
         self.metas = {} if args.report_only else {
-            bg: D.ensure_data(path, self.preset, bg) for bg, path in self.datas.items()}
+            bg: self.ensure_data(path, bg) for bg, path in self.datas.items()}
         self.keys, self.evaluators = {}, {}
+
+    def ensure_data(self, path, background):
+        """The data of this run: the preset's scene data, or its data variant's (a data search candidate at the
+        preset's sizes, its name recorded in meta.json)."""
+        variant = self.preset.get('data_variant')
+        if variant:
+            from .data_search import ensure_candidate_data
+            return ensure_candidate_data(path, variant, self.preset)
+        return D.ensure_data(path, self.preset, background)
 
     @property
     def recs(self):
@@ -188,7 +207,8 @@ class SceneBenchmark:
             configs={a: A.CONFIGS[A.ARMS[a].config] for a in arms},
             overrides={a: A.ARMS[a].overrides for a in arms},
             background_mode='textures', stress=args.stress,
-            data=dict(config=data_meta.get('config'), background=data_meta.get('background')),
+            data=dict(config=data_meta.get('config'), background=data_meta.get('background'),
+                      variant=self.preset.get('data_variant', DEFAULT_VARIANT)),
             versions=library_versions(), machine=machine_line(),
             wall_time_s=round(sum(sum(v.values()) for v in seconds.values()), 1),
             seconds_per_seed=seconds)

@@ -73,13 +73,17 @@ def ensure_candidate_data(path, name, preset=PILOT):
         diff = sorted(k for k in want if have[k] != want[k])
         raise ValueError(f'{path} holds scene data built with other settings ({", ".join(diff)}) than candidate '
                          f'{name!r}: delete it or pass another --out')
+    if meta.get('variant') != name:  # the data version by name (not part of the content fingerprint)
+        from scl.utils.fileio import atomic_write_json
+        meta['variant'] = name
+        atomic_write_json(meta_file, meta, indent=2)
     return meta
 
 
-def scale_overrides(arm_name, scale):
-    """The ``--cfg-options`` that set both views' crop scale range of an arm's config."""
+def scale_overrides(arm, scale):
+    """The ``--cfg-options`` that set both views' crop scale range of an arm's config (its name or an Arm)."""
     lo, hi = scale
-    if ARMS[arm_name].config == 'mocov2':
+    if (ARMS[arm] if isinstance(arm, str) else arm).config == 'mocov2':
         return [f'{_MOCO_CROP}.crop_ratio_range=({lo},{hi})']
     return [f'{_SCL_CROP}.scale=({lo},{hi})']
 

@@ -49,7 +49,16 @@ def pretrain_options(arm, data, preset, seed):
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
         f'randomness.seed={seed}', f'default_hooks.logger.interval={min(50, n)}'
-    ] + knn_options(cfg, data, every) + arm.overrides
+    ] + knn_options(cfg, data, every) + arm.overrides + variant_overrides(arm, preset)
+
+
+def variant_overrides(arm, preset):
+    """The crop scale of the preset's data variant (``preset['data_variant']``, a candidate of the data search), for
+    both methods' views; nothing for the default data."""
+    if not preset.get('data_variant'):
+        return []
+    from .data_search import candidate, scale_overrides
+    return scale_overrides(arm, candidate(preset['data_variant'])['scale'])
 
 
 def train(config, work_dir, options, log, resume=False, threads=None, progress=None, poll_s=5.0):
