@@ -12,7 +12,7 @@ carries the store's directory to them once the trainer publishes it: no worker r
 """
 import os
 import os.path as osp
-
+import time
 from typing import Optional
 
 import numpy as np
@@ -24,6 +24,16 @@ _WARMUP, _BATCH = 1, 2  # the warm-up in iterations and the batch per rank: guid
 # read _LAG iterations late, kept in a ring of _RING; _NEWEST is the newest version written (-1: none).
 _PERIOD, _LAG, _RING, _NEWEST = 3, 4, 5, 6
 _STATE_LEN = 8
+
+
+def _wait_for(ready, timeout, poll):
+    """Poll ``ready()`` every ``poll`` seconds until it is true (True) or ``timeout`` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def _as_numpy(maps):
@@ -173,10 +183,11 @@ class SaliencyStore:
             self._snaps = np.load(osp.join(self.directory, 'snapshots.npy'), mmap_mode='r+' if self.writable else 'r')
         return self._snaps
 
-    def _write_version(self, k, maps=None):
+    def _write_version(self, k):
+        # Workers see the copy through the shared page cache, as they see the maps: no msync of the ring on the
+        # training step's path (the ring reaches disk when the kernel writes it back; checkpoints hold it anyway).
         snaps = self._snapshots()
-        snaps[k % len(snaps)] = self.maps if maps is None else maps
-        snaps.flush()
+        snaps[k % len(snaps)] = self.maps
         self.state[_NEWEST] = k  # written after the maps: a reader that sees version k finds its maps complete
         self.state.flush()
 
@@ -207,13 +218,9 @@ class SaliencyStore:
         if not 0 <= index < self.num_samples:
             raise IndexError(f'sample index {index} is outside the saliency store of {self.num_samples} samples')
         k = self.version_at(position)
-        import time
-        deadline = time.monotonic() + timeout
-        while int(self.state[_NEWEST]) < k:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'saliency snapshot {k} (iteration {k * self.snapshot_period}) was not written in '
-                                   f'{timeout:.0f} s: is the trainer running SaliencyStoreHook?')
-            time.sleep(poll)
+        if not _wait_for(lambda: int(self.state[_NEWEST]) >= k, timeout, poll):
+            raise RuntimeError(f'saliency snapshot {k} (iteration {k * self.snapshot_period}) was not written in '
+                               f'{timeout:.0f} s: is the trainer running SaliencyStoreHook?')
         snaps = self._snapshots()
         out = np.array(snaps[k % len(snaps)][index], dtype=np.float32)
         if int(self.state[_NEWEST]) - k >= len(snaps):
@@ -355,16 +362,12 @@ class SaliencyStoreLink:
         Raises:
             ConfigError: Nothing was published within ``timeout`` seconds.
         """
-        import time
-        deadline = time.monotonic() + timeout
-        while (store := self.get()) is None:
-            if time.monotonic() > deadline:
-                from scl.utils.errors import ConfigError
-                raise ConfigError(f'no saliency store was published to the data pipeline in {timeout:.0f} s: a '
-                                  'pipeline with SaliencyCropTransform and KeyedInfiniteSampler needs '
-                                  "dict(type='SaliencyStoreHook') in custom_hooks")
-            time.sleep(poll)
-        return store
+        if not _wait_for(lambda: self.get() is not None, timeout, poll):
+            from scl.utils.errors import ConfigError
+            raise ConfigError(f'no saliency store was published to the data pipeline in {timeout:.0f} s: a '
+                              'pipeline with SaliencyCropTransform and KeyedInfiniteSampler needs '
+                              "dict(type='SaliencyStoreHook') in custom_hooks")
+        return self.get()
 
     def __getstate__(self):
         return dict(_meta=self._meta, _path=self._path)

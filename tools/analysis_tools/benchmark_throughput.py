@@ -182,7 +182,7 @@ def main(argv=None):
 
     import scl  # noqa: F401
     from scl.utils.errors import DataError
-    from scl.utils.provenance import git_commit, machine, machine_line
+    from scl.utils.provenance import machine, machine_line
     if not osp.isdir(osp.join(args.data, 'scenes', 'train')):
         raise DataError(f'{args.data} has no scenes/train: build it with `python tools/dataset_converters/'
                         f'build_scene_dataset.py {args.data}`')
@@ -199,9 +199,10 @@ def main(argv=None):
     arms = {a: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for a, rounds in runs.items()}
     ratios = dict(data_overhead=arms['scl']['runner_s'] / arms['scl']['prebuilt_s'],
                   scl_over_mocov2=arms['scl']['runner_s'] / arms['mocov2_paired']['runner_s'])
+    info = machine(args.threads)
     res = dict(meta=dict(command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=git_commit(),
-        machine=machine_line(machine(args.threads)), machine_info=machine(args.threads)),
+        argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=info['commit'],
+        machine=machine_line(info), machine_info=info),
         ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline)
     print(json.dumps(dict(ratios=ratios, arms=arms), indent=1))
     if args.json:

@@ -288,9 +288,10 @@ def main(argv=None):
         rows.append(dict(fault=name, expected=expected, observed=observed, passed=bool(passed),
                          seconds=round(time.time() - t0, 1)))
         print(f'{"pass" if passed else "FAIL"}  {name}: {observed}', flush=True)
-    from scl.utils.provenance import git_commit, machine_line
+    from scl.utils.provenance import machine, machine_line
+    info = machine()
     meta = dict(command='python tools/analysis_tools/fault_drill.py ' + ' '.join(argv or sys.argv[1:]),
-                date=time.strftime('%Y-%m-%d'), commit=git_commit(), machine=machine_line())
+                date=time.strftime('%Y-%m-%d'), commit=info['commit'], machine=machine_line(info))
     if args.json:
         from scl.utils.fileio import atomic_write_json
         atomic_write_json(args.json, dict(meta=meta, faults=rows), indent=1)

@@ -17,12 +17,12 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import sys
 import time
 
 from scl.benchmarks.scene import data_search as S
 from scl.utils.fileio import atomic_write_json, locked
+from scl.utils.provenance import machine
 
 
 def parse_args(argv=None):
@@ -114,11 +114,6 @@ def pilot(args, records):
         print(f'{name} seed {seed} {what}: linear {res["linear_top1"]:.2f}, 1 % {res["top1_1pct"]:.2f}, '
               f'10 % {res["top1_10pct"]:.2f}', flush=True)
     return records
-
-
-def machine(threads):
-    from scl.utils.provenance import machine as provenance
-    return provenance(threads)
 
 
 def main(argv=None):

@@ -39,8 +39,9 @@ ARMS = {
                          'MoCo v2 (SCL pipeline: independent crops, beta=0, no saliency)',
                          'independent (RandomResizedCrop-like)', 'none', 'none'),
     'scl': Arm('scl', [], 'SCL (Grad-CAM saliency)', 'saliency anchor', 'saliency', 'gradcam'),
-    'scl_activation': Arm('scl', ['model.saliency_source=activation'], 'SCL, activation saliency (key encoder feature map)',
-                          'saliency anchor', 'saliency', 'activation'),
+    'scl_activation': Arm('scl', ['model.saliency_source=activation'],
+                          'SCL, activation saliency (key encoder feature map)', 'saliency anchor', 'saliency',
+                          'activation'),
     # A control, not a default: saliency crops from the key view's pixels (spectral residual), not from the model;
     # it localises the garments (1.81 on the validation scenes against 1.17 for Grad-CAM), so it asks whether crops
     # that follow a map that finds the objects help at all. Its pair is scl_crops_only (the same with Grad-CAM).

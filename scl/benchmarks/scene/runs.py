@@ -162,7 +162,7 @@ def pretrain(out, seed, name, data, preset, background='textures', arm=None, thr
         atomic_write_text(osp.join(rd, KEY_FILE), key + '\n')
     resume = osp.isdir(wd) and _repair_last_checkpoint(wd) is not None
     train(config_path(arm), wd, pretrain_options(arm, data, preset, seed), osp.join(rd, 'pretrain.log'), resume,
-          threads, progress=None if progress is False else (f'{name} seed {seed}', preset['pretrain_iters']))
+          threads, progress=(f'{name} seed {seed}', preset['pretrain_iters']) if progress else None)
     if not checkpoint_loads(final):
         raise RuntimeError(f'pretraining of {name} (seed {seed}) ended without a readable {final}')
     return final

@@ -217,7 +217,7 @@ class KNNMonitorHook(Hook):
         if random_init is None or not self.history:
             return
         it, last = self.history[-1]
-        bank_x, _, query_x, _, nb, nq = self._data
+        nb, nq = self._data[4:]
         runner.logger.info(
             f'KNNMonitorHook: kNN top-1 on {nq} held-out labelled images (bank of {nb}, k={self.k}): random '
             f'initialisation {random_init:.2f} %, after {it} iterations {last:.2f} % ({last - random_init:+.2f} '

@@ -94,9 +94,9 @@ class SaliencyStoreHook(Hook):
     ends after ``warmup_epochs``: from then on crops follow saliency (the flag lives in the store, so workers see it
     within their prefetch depth). A sample that knows its position in the run (``KeyedInfiniteSampler``) is guided by
     its iteration and reads the version of the maps of ``snapshot_lag`` iterations before it, kept every
-    ``snapshot_every`` iterations: the same crops with any number of loader workers and after a resume. The store is saved in every checkpoint and restored on resume, from any device (a
-    dataset of another size is an error). The store update's EMA rate belongs to the model
-    (``SCLAlgorithm.saliency_ema``).
+    ``snapshot_every`` iterations: the same crops with any number of loader workers and after a resume. The store is
+    saved in every checkpoint and restored on resume, from any device (a dataset of another size is an error). The
+    store update's EMA rate belongs to the model (``SCLAlgorithm.saliency_ema``).
 
     Args:
         grid_size (int): Side of each saliency map. Defaults to 16.

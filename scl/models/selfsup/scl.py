@@ -51,17 +51,18 @@ class SCLAlgorithm(SymMoCo):
         saliency_ema (float): Weight of a new observation when a view's map is blended into the store
             (reconstruction). Defaults to 0.5.
         saliency_source (str): Where a view's map comes from (reconstruction; docs/method.md; the registry
-            :data:`scl.saliency.SOURCES`): ``'activation'``: the momentum encoder's last feature map reduced by ``saliency_reduce``, in the loss
-            step. ``'gradcam'``: contrastive Grad-CAM of the loss on the query encoder's last feature map, from the
-            gradient of the main backward, written after it. ``'dense_contrast'``: the key encoder's projection neck
-            applied at every location of its last feature map (its MLP as 1 x 1 convolutions), each location's
-            log-softmax of the view's key (the positive target of the other view's query) against the queue, at the
-            head's temperature; forward only, in the loss step. ``'spectral_residual'``: not the model's but the key
-            view's pixels' spectral-residual saliency (Hou & Zhang 2007) at the store's resolution, a model-free
-            control (what a map that localises does to SCL). ``'oracle'``: benchmark only, the ground truth: the
-            store holds each training scene's object cover from its annotations, written once by
-            :class:`SaliencyStoreHook` and never updated by the model. ``'none'``: no map is computed and the store
-            is never written (with ``anchor='independent'`` crops and ``beta=0`` this is MoCo v2 in SCL's pipeline).
+            :data:`scl.saliency.SOURCES`): ``'activation'``: the momentum encoder's last feature map reduced by
+            ``saliency_reduce``, in the loss step. ``'gradcam'``: contrastive Grad-CAM of the loss on the query
+            encoder's last feature map, from the gradient of the main backward, written after it.
+            ``'dense_contrast'``: the key encoder's projection neck applied at every location of its last feature map
+            (its MLP as 1 x 1 convolutions), each location's log-softmax of the view's key (the positive target of
+            the other view's query) against the queue, at the head's temperature; forward only, in the loss step.
+            ``'spectral_residual'``: not the model's but the key view's pixels' spectral-residual saliency (Hou &
+            Zhang 2007) at the store's resolution, a model-free control (what a map that localises does to SCL).
+            ``'oracle'``: benchmark only, the ground truth: the store holds each training scene's object cover from
+            its annotations, written once by :class:`SaliencyStoreHook` and never updated by the model. ``'none'``:
+            no map is computed and the store is never written (with ``anchor='independent'`` crops and ``beta=0``
+            this is MoCo v2 in SCL's pipeline).
             Defaults to ``'gradcam'``.
         dense_negatives (int, optional): ``'dense_contrast'`` only: score each location against this many queue
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
