@@ -342,5 +342,5 @@ def test_throughput_benchmark_writes_its_ratios_and_parts(tiny_data, tmp_path):
     assert res['arms']['scl']['saliency_s'] > 0 and res['arms']['mocov2_paired']['saliency_s'] < 1e-3
     assert res['ratios']['data_overhead'] == pytest.approx(res['arms']['scl']['runner_s']
                                                            / res['arms']['scl']['prebuilt_s'])
-    assert {'LoadImageFromFile', 'SaliencyCropTransform', 'ColorJitter', 'PackInputs'} <= set(res['pipeline'])
+    assert {'LoadImageFromFileCached', 'SaliencyCropTransform', 'FusedColorJitter', 'PackInputs'} <= set(res['pipeline'])
     assert res['meta']['machine_info']['threads'] == 1 and 'data_overhead' in open(tmp_path / 'throughput.md').read()
