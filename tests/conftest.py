@@ -23,6 +23,13 @@ def tiny_data(tmp_path_factory):
     return out
 
 
+def same_view_augmentation(views):
+    """A per-view pipeline config with FusedColorJitter read as mmpretrain's ColorJitter (bit for bit the same:
+    tests/test_datasets/test_transforms/test_color.py), for comparing the twins' augmentations."""
+    import json
+    return json.loads(json.dumps(views).replace('"FusedColorJitter"', '"ColorJitter"'))
+
+
 def shrink_selfsup_cfg(cfg, data_root, work_dir, iters=2):
     """Make a pretraining config tiny: our tiny scenes, batch 4, a 16-wide ResNet-18, 32 px views, no workers."""
     cfg.work_dir = work_dir

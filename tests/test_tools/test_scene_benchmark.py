@@ -9,8 +9,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-from conftest import load_script
+from conftest import load_script, same_view_augmentation
 from scl.benchmarks.scene import arms as A
 from scl.benchmarks.scene import report as R
 from scl.benchmarks.scene import runs
@@ -127,6 +128,57 @@ def test_markdown_states_validity_intervals_and_notes(tmp_path):
         assert (tmp_path / f'{png}.png').stat().st_size > 5000
 
 
+def _v3_records(oracle_gain=(2.0, 1.5, 2.5)):
+    """Three seeds of the v3 arms: the paired MoCo v2, SCL, the oracle's crops, and mmpretrain's MoCo v2 once."""
+    recs = {'textures': {}}
+    for s, g in enumerate(oracle_gain):
+        base = 56.0 + s
+        recs['textures'][str(s)] = dict(
+            centre_prior=1.3, random_init=_rec(44.0, 25.0, 35.0), mocov2_paired=_rec(base, 37.0 + s, 48.0),
+            scl=_rec(base + 0.5 + 0.1 * s, 38.0 + s, 48.5, 1.6), oracle_crops_only=_rec(base + g, 38.0 + s, 49.0))
+    recs['textures']['0']['mocov2'] = _rec(55.0, 36.0, 47.0)
+    return recs
+
+
+def test_v3_differences_are_taken_against_the_paired_mocov2_with_both_gates(tmp_path):
+    arms = ['mocov2_paired', 'scl', 'oracle_crops_only', 'mocov2']
+    s = R.summarise(_v3_records(), arms)
+    assert s['baseline'] == 'mocov2_paired' and s['pairing'] == 'common_random_numbers'
+    assert s['mocov2_linear_top1'] == pytest.approx(57.0) and s['benchmark_valid']  # the paired arm, 3 seeds
+    # arms_vs_mocov2 against a hand computation: the mean of the per-seed differences and their sd
+    oracle = s['arms_vs_mocov2']['oracle_crops_only']
+    assert oracle['n'] == 3 and oracle['linear'][0] == pytest.approx(2.0)
+    assert s['paired_sd']['oracle_crops_only']['linear'] == pytest.approx(np.std([2.0, 1.5, 2.5], ddof=1))
+    assert oracle['linear'][1] > 0 and oracle['1pct'] == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0)]
+    assert s['arms_vs_mocov2']['mocov2']['n'] == 1 and math.isinf(s['arms_vs_mocov2']['mocov2']['linear'][2])
+    assert s['paired_sd']['mocov2']['linear'] is None  # one seed: no spread
+    can = s['can_reward_saliency']
+    assert can['met'] and can['arm'] == 'oracle_crops_only' and can['measured'] == pytest.approx(2.0)
+    # SCL - MoCo v2: +0.5, +0.6, +0.7 linear (half-width 0.25: precise); 1 % +1 every seed (sd 0: precise)
+    assert s['precise']['linear_top1']['met'] and s['precise']['linear_top1']['half_width'] == pytest.approx(
+        stats.t.ppf(0.975, 2) * 0.1 / np.sqrt(3))
+    assert s['precise']['met']
+    meta = dict(preset='cpu', complete=True, command='x', machine='x', wall_time_s=60.0)
+    R.write_markdown(str(tmp_path / 'r.md'), _v3_records(), s, arms, {a: A.ARMS[a].label for a in A.ARMS}, meta)
+    text = (tmp_path / 'r.md').read_text()
+    assert 'against **mocov2_paired** (pairing: common_random_numbers)' in text
+    assert '| can_reward_saliency: oracle_crops_only - MoCo v2, linear top-1 | >= +1, interval excluding 0 | +2.00' in text
+
+
+def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval():
+    s = R.summarise(_v3_records(oracle_gain=(3.0, -1.0, 2.0)), ['mocov2_paired', 'scl', 'oracle_crops_only'])
+    assert not s['can_reward_saliency']['met']  # mean +1.33, but the interval holds 0
+    assert not R.summarise(_v3_records(oracle_gain=(0.5, 0.6, 0.7)),
+                           ['mocov2_paired', 'oracle_crops_only'])['can_reward_saliency']['met']  # excludes 0, < 1
+    recs = _v3_records()
+    recs['textures']['1']['scl']['linear_top1'] += 3.0  # +0.5, +3.6, +0.7: half-width > 1
+    s = R.summarise(recs, ['mocov2_paired', 'scl', 'oracle_crops_only'])
+    assert not s['precise']['linear_top1']['met'] and not s['precise']['met']
+    # v2's arms: no paired arm, no oracle; the gates say so instead of guessing
+    v2 = R.summarise(RECORDS, ['mocov2', 'scl'])
+    assert v2['baseline'] == 'mocov2' and v2['pairing'] == 'none' and v2['can_reward_saliency'] is None
+
+
 def test_each_arm_changes_only_what_its_name_says():
     from mmengine.config import Config
     moco, scl = (Config.fromfile(A.config_path(k)) for k in ('mocov2', 'scl'))
@@ -136,7 +188,8 @@ def test_each_arm_changes_only_what_its_name_says():
                 'train_dataloader.dataset.data_root'):
         get = (lambda c: eval('c.' + key, dict(c=c)))  # noqa: E731
         assert get(moco) == get(scl), key
-    assert moco.train_pipeline[1]['transforms'][0][1:] == scl.train_pipeline[2]['transforms']
+    assert same_view_augmentation(moco.train_pipeline[1]['transforms'][0][1:]) == same_view_augmentation(
+        scl.train_pipeline[2]['transforms'])
     assert scl.train_pipeline[1]['type'] == 'SaliencyCropTransform' and scl.model.saliency_source == 'gradcam'
     assert A.ARMS['mocov2'].overrides == [] and A.ARMS['scl'].overrides == []
     assert A.ARMS['scl_crops_only'].overrides == ['model.head.beta=0']
@@ -274,6 +327,20 @@ def test_records_from_takes_only_finished_stages_of_the_same_preset_and_probe_si
     taken, left = records.merge_records(state, results, 'cpu', dict(cpu, probe_size=64, num_train=500))
     assert taken == [] and left[('textures', '0', 'random_init')] == ['num_train']
     assert state['records'] == {}
+
+
+def test_the_v3_arm_set_pairs_every_arm_and_runs_mmpretrains_mocov2_on_seed_0_only():
+    from scl.benchmarks.scene import benchmark as sb
+    args = load_script('tools/benchmarks/scene_benchmark.py').parse_args(['--out', 'x', '--arm-set', 'v3'])
+    assert args.arms == A.V3_ARMS and 'mocov2_paired' in args.arms and 'oracle_crops_only' in args.arms
+    run = sb.stages(3, args.arms)
+    assert [s for _, s, w in run if w == 'mocov2'] == [0]
+    assert [s for _, s, w in run if w == 'mocov2_paired'] == [0, 1, 2]
+    assert [s for _, s, w in run if w == 'supervised'] == [0]
+    # v2 keeps every arm on every seed, and an explicit --arms wins over the set
+    assert [s for _, s, w in sb.stages(2, A.DEFAULT_ARMS) if w == 'mocov2'] == [0, 1]
+    explicit = load_script('tools/benchmarks/scene_benchmark.py').parse_args(['--out', 'x', '--arms', 'scl'])
+    assert explicit.arms == ['scl']
 
 
 def test_recorded_command_drops_reporting_flags():

@@ -40,7 +40,12 @@ def parse_args(argv=None):
     p.add_argument('--report-dir', help='where results.json / results.md / PNGs go (default: --out)')
     p.add_argument('--seeds', type=int, default=3, help='number of seeds (0, 1, ...)')
     p.add_argument('--preset', choices=sorted(A.PRESETS), default='cpu')
-    p.add_argument('--arms', nargs='+', choices=list(A.ARMS), default=list(A.DEFAULT_ARMS))
+    p.add_argument('--arms', nargs='+', choices=list(A.ARMS),
+                   help='the arms to run (default: those of --arm-set)')
+    p.add_argument('--arm-set', choices=list(A.ARM_SETS), default='v2',
+                   help='v2: the committed benchmark (differences against mmpretrain\'s MoCo v2); v3: every arm paired '
+                   'with MoCo v2 in SCL\'s pipeline, the oracle and the spectral-residual control, mmpretrain\'s MoCo '
+                   'v2 on seed 0 only')
     p.add_argument('--stress', choices=[b for b in D.BACKGROUNDS if b != 'textures'],
                    help='also run MoCo v2 and SCL on this background mode')
     p.add_argument('--stress-seeds', type=int, default=1)
@@ -63,6 +68,8 @@ def parse_args(argv=None):
                    "the data's fingerprint) is unchanged and they were scored at its probe size, so a machine without "
                    "that run's checkpoints continues it")
     args = p.parse_args(argv)
+    if args.arms is None:
+        args.arms = list(A.ARM_SETS[args.arm_set])
     if args.jobs < 1:
         p.error(f'--jobs must be at least 1, got {args.jobs}')
     return args

@@ -68,6 +68,18 @@ ARMS = {
 # The arms run on every seed by default: MoCo v2, SCL, its two halves, their shared-point control and the
 # activation source beside the configs' Grad-CAM.
 DEFAULT_ARMS = ['mocov2', 'scl', 'scl_crops_only', 'scl_weights_only', 'shared_point_control', 'scl_activation']
+# Benchmark v3: every arm pairs with MoCo v2 run in SCL's pipeline (common random numbers: the same sample order,
+# initial weights, queue and augmentation draws), the oracle bounds what saliency can buy, spectral residual is the
+# model-free map that finds the objects; mmpretrain's own MoCo v2 is the unpaired reference row (seed 0 only).
+V3_ARMS = ['mocov2_paired', 'scl', 'scl_crops_only', 'oracle_crops_only', 'oracle_full',
+           'scl_spectral_residual_crops_only', 'mocov2']
+ARM_SETS = dict(v2=DEFAULT_ARMS, v3=V3_ARMS)
+
+
+def reference_arms(arms):
+    """The arms run on seed 0 only: mmpretrain's MoCo v2 where its paired twin runs (an unpaired row showing that
+    the paired arm is MoCo v2; its differences are not read)."""
+    return ('mocov2', ) if 'mocov2_paired' in arms and 'mocov2' in arms else ()
 
 PRESETS = {
     # scene data; pretraining iterations and checkpoints; the frozen probe; localisation scenes; the supervised anchor

@@ -20,10 +20,12 @@ DEFAULT_VARIANT = 'v2'  # the data search's name of the benchmark's own data
 
 
 def stages(seeds, arms, stress=None, stress_seeds=1):
-    """(background, seed, what) in run order; ``what`` is an arm, 'random_init' or 'supervised' (seed 0 only)."""
-    out = []
+    """(background, seed, what) in run order; ``what`` is an arm, 'random_init' or 'supervised' (seed 0 only, as
+    are :func:`~scl.benchmarks.scene.arms.reference_arms`)."""
+    out, reference = [], A.reference_arms(arms)
     for seed in range(seeds):
-        out += [('textures', seed, 'random_init')] + [('textures', seed, a) for a in arms]
+        out += [('textures', seed, 'random_init')] + [('textures', seed, a) for a in arms
+                                                       if seed == 0 or a not in reference]
         if seed == 0:
             out.append(('textures', 0, 'supervised'))
     if stress:

@@ -8,6 +8,14 @@ from scl.benchmarks.scene.evaluation import SOURCES as SALIENCY_SOURCES
 VALIDITY = dict(linear_top1=10.0, top1_1pct=5.0)
 # The question it answers: SCL - MoCo v2 at least this much, with a 95 % interval that excludes 0.
 GOAL = dict(linear_top1=1.0, top1_1pct=3.0)
+# Whether the data can reward saliency at all: the oracle's crops (the true object cover as the map, beta = 0) minus
+# MoCo v2, linear top-1, at least this much with a 95 % interval that excludes 0.
+CAN_REWARD = dict(arm='oracle_crops_only', linear_top1=1.0)
+# Whether SCL - MoCo v2 is measured precisely enough to read a 1-point effect: the half-widths of its 95 % intervals.
+PRECISE = dict(linear_top1=1.0, top1_1pct=1.5)
+# The MoCo v2 arm every difference is taken against: the paired arm (SCL's pipeline, the same random numbers as the
+# SCL arms) where it ran, else mmpretrain's own twin (benchmark v2, unpaired).
+PAIRED_BASELINE = 'mocov2_paired'
 
 
 def paired_interval(a, b, level=0.95):
@@ -76,17 +84,64 @@ def excludes_zero(iv):
     return iv is not None and iv['n'] >= MIN_SEEDS and (iv['low'] > 0 or iv['high'] < 0)
 
 
+def baseline_of(arms):
+    """The MoCo v2 arm the differences are taken against: :data:`PAIRED_BASELINE` where it is among ``arms``."""
+    return PAIRED_BASELINE if PAIRED_BASELINE in arms else 'mocov2'
+
+
+def _half_width(iv):
+    return None if iv is None or not np.isfinite(iv['high']) else float((iv['high'] - iv['low']) / 2)
+
+
+def gates(deltas, baseline):
+    """``can_reward_saliency`` (the oracle's crops beat MoCo v2 by :data:`CAN_REWARD`, interval excluding 0; None
+    without the oracle arm) and ``precise`` (SCL - MoCo v2 within :data:`PRECISE`), from the paired differences."""
+    oracle = deltas.get(CAN_REWARD['arm'], {}).get('linear_top1')
+    can = None
+    if oracle is not None:
+        can = dict(arm=CAN_REWARD['arm'], baseline=baseline, target=CAN_REWARD['linear_top1'], measured=oracle['mean'],
+                   ci95=[oracle['low'], oracle['high']], n=oracle['n'],
+                   met=bool(oracle['mean'] >= CAN_REWARD['linear_top1'] and excludes_zero(oracle)))
+    scl = deltas.get('scl', {})
+    precise = {}
+    for k, target in PRECISE.items():
+        hw = _half_width(scl.get(k))
+        precise[k] = dict(half_width=hw, target=target, n=scl[k]['n'] if scl.get(k) else 0,
+                          met=bool(hw is not None and hw <= target and scl[k]['n'] >= MIN_SEEDS))
+    precise['met'] = all(v['met'] for v in precise.values())
+    return can, precise
+
+
+def arms_vs_baseline(deltas):
+    """results.json's ``arms_vs_mocov2`` (``{arm: {linear | 1pct | 10pct: [mean, low, high], n}}``) and
+    ``paired_sd`` (``{arm: {linear | 1pct | 10pct: sd of the per-seed differences}}``, None below 2 seeds)."""
+    short = dict(linear_top1='linear', top1_1pct='1pct', top1_10pct='10pct')
+    table, sd = {}, {}
+    for a, d in deltas.items():
+        ivs = {short[k]: d.get(k) for k in short}
+        if all(iv is None for iv in ivs.values()):
+            continue
+        table[a] = {k: None if iv is None else [iv['mean'], iv['low'], iv['high']] for k, iv in ivs.items()}
+        table[a]['n'] = max(iv['n'] for iv in ivs.values() if iv is not None)
+        sd[a] = {short[k]: None if d.get(k) is None or d[k]['n'] < 2 else float(np.std(d[k]['diffs'], ddof=1))
+                 for k in short}
+    return table, sd
+
+
 def summarise(records, arms, background='textures', source_goal=1.5):
-    """results.json's ``summary`` from ``records[background][seed][arm]`` (arms and the two anchors)."""
+    """results.json's ``summary`` from ``records[background][seed][arm]`` (arms and the two anchors). Differences
+    are taken against :func:`baseline_of` ``(arms)``: the paired MoCo v2 arm where it ran."""
     per_seed = records.get(background, {})
-    m = {k: mean_std(_values(per_seed, 'mocov2', k)) for k in METRICS}
+    base = baseline_of(arms)
+    m = {k: mean_std(_values(per_seed, base, k)) for k in METRICS}
     r = {k: mean_std(_values(per_seed, 'random_init', k)) for k in METRICS}
     sup = {k: mean_std(_values(per_seed, 'supervised', k)) for k in METRICS}
-    both = [s for s in per_seed if 'linear_top1' in per_seed[s].get('mocov2', {})
+    both = [s for s in per_seed if 'linear_top1' in per_seed[s].get(base, {})
             and 'linear_top1' in per_seed[s].get('random_init', {})]
-    valid = validity({k: _values({s: per_seed[s] for s in both}, 'mocov2', k) for k in VALIDITY},
+    valid = validity({k: _values({s: per_seed[s] for s in both}, base, k) for k in VALIDITY},
                      {k: _values({s: per_seed[s] for s in both}, 'random_init', k) for k in VALIDITY}) if both else None
-    deltas = {a: {k: paired(per_seed, a, k) for k in list(METRICS) + ['localisation']} for a in arms if a != 'mocov2'}
+    deltas = {a: {k: paired(per_seed, a, k, baseline=base) for k in list(METRICS) + ['localisation']}
+              for a in arms if a != base}
     scl = deltas.get('scl', {})
 
     def mean_of(iv):
@@ -102,7 +157,7 @@ def summarise(records, arms, background='textures', source_goal=1.5):
     summary = dict(
         background_mode=background,
         seeds=len([s for s in per_seed if 'linear_top1' in per_seed[s].get('scl', {})
-                   and 'linear_top1' in per_seed[s].get('mocov2', {})]),
+                   and 'linear_top1' in per_seed[s].get(base, {})]),
         random_init_linear_top1=r['linear_top1']['mean'], random_init_1pct_top1=r['top1_1pct']['mean'],
         supervised_linear_top1=sup['linear_top1']['mean'], supervised_1pct_top1=sup['top1_1pct']['mean'],
         mocov2_linear_top1=m['linear_top1']['mean'], mocov2_1pct_top1=m['top1_1pct']['mean'],
@@ -113,7 +168,10 @@ def summarise(records, arms, background='textures', source_goal=1.5):
         localisation_scl_store=store['mean'], localisation_centre_prior=centre,
         benchmark_valid=bool(valid and valid['valid']), validity=valid,
         paired_deltas={a: {k: v for k, v in d.items()} for a, d in deltas.items()},
+        baseline=base, pairing='common_random_numbers' if base == PAIRED_BASELINE else 'none',
     )
+    summary['arms_vs_mocov2'], summary['paired_sd'] = arms_vs_baseline(deltas)
+    summary['can_reward_saliency'], summary['precise'] = gates(deltas, base)
     lin, one = scl.get('linear_top1'), scl.get('top1_1pct')
     summary['goal'] = dict(
         delta_linear_top1=dict(target=GOAL['linear_top1'], measured=summary['delta_linear_top1'], ci95=pair(lin),
@@ -180,6 +238,32 @@ def _validity(summary):
     return lines + ['', f'**The benchmark is {"valid" if v["valid"] else "NOT valid"}** on this preset.', '']
 
 
+def _gates(summary):
+    """The two questions before any SCL figure is read: can the data reward saliency, and is the difference
+    measured precisely enough (benchmark v3)."""
+    can, precise = summary.get('can_reward_saliency'), summary.get('precise')
+    lines = ['## Can the data reward saliency, and is the answer precise?', '',
+             f'Differences are taken against **{summary.get("baseline", "mocov2")}** (pairing: '
+             f'{summary.get("pairing", "none")}).', '', '| gate | needed | measured | met |', '| --- | --- | --- | --- |']
+    if can is None:
+        lines.append(f'| can_reward_saliency: {CAN_REWARD["arm"]} - MoCo v2, linear top-1 | '
+                     f'>= +{CAN_REWARD["linear_top1"]:g}, interval excluding 0 | not run | - |')
+    else:
+        lines.append(f'| can_reward_saliency: {can["arm"]} - MoCo v2, linear top-1 | >= +{can["target"]:g}, '
+                     f'interval excluding 0 | {can["measured"]:+.2f} [{can["ci95"][0]:+.2f}, {can["ci95"][1]:+.2f}] '
+                     f'(n={can["n"]}) | {"yes" if can["met"] else "**no**"} |')
+    for k, target in PRECISE.items():
+        p = (precise or {}).get(k) or {}
+        hw = p.get('half_width')
+        lines.append(f'| precise: half-width of SCL - MoCo v2, {METRICS[k]} | <= {target:g} (n >= {MIN_SEEDS}) | '
+                     f'{"-" if hw is None else f"+-{hw:.2f}"} (n={p.get("n", 0)}) | '
+                     f'{"yes" if p.get("met") else "**no**"} |')
+    if can is not None and not can['met']:
+        lines += ['', '**Even perfect saliency does not beat MoCo v2 here**: no SCL difference on this data says '
+                  'whether saliency helps.']
+    return lines + ['']
+
+
 def label_sizes(meta):
     """(labelled training objects, test objects) from the data's meta.json config (``meta['data']['config']``), or
     the preset's values where the data's are unknown."""
@@ -212,7 +296,7 @@ def _arms(per_seed, rows, name, meta):
 
 
 def _deltas(summary, name):
-    lines = ['## Each arm minus MoCo v2, paired by seed', '',
+    lines = [f'## Each arm minus MoCo v2 ({summary.get("baseline", "mocov2")}), paired by seed', '',
              'Mean of the per-seed differences and its 95 % t-interval. A difference counts only when its interval '
              'excludes 0.', '', '| arm | ' + ' | '.join(METRICS.values()) + ' | localisation |',
              '| --- | ' + ' | '.join('---' for _ in METRICS) + ' | --- |']
@@ -284,7 +368,7 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
     seeds = sorted(per_seed, key=int)
     rows = table_rows(per_seed, arms)
     name = {**labels, **ANCHOR_LABELS}
-    lines = (_header(summary, meta, seeds) + _validity(summary) + _arms(per_seed, rows, name, meta)
+    lines = (_header(summary, meta, seeds) + _validity(summary) + _gates(summary) + _arms(per_seed, rows, name, meta)
              + _deltas(summary, name) + _localisation(summary, per_seed, rows, name)
              + (_stress(records, stress, name) if stress else []) + _goal(summary)
              + _per_seed(per_seed, seeds, rows, name))
