@@ -401,6 +401,8 @@ def test_logged_iter_reads_the_last_training_iteration(tmp_path):
                    '12/03 11:29:06 - mmengine - INFO - Iter(train) [1050/4000]  lr: 8.3e-03  loss: 4.50\n'
                    '12/03 11:29:07 - mmengine - INFO - Saving checkpoint at 1050 iterations\n')
     assert runs.logged_iter(str(log)) == 1050
+    assert runs.logged_iter(str(log), start=log.read_text().index('12/03 11:29:06')) == 1050
+    assert runs.logged_iter(str(log), start=len(log.read_bytes())) == 0
 
 
 @pytest.mark.slow
@@ -519,11 +521,15 @@ def test_a_sequential_pretraining_shows_its_iterations_with_an_eta(tmp_path, cap
         'import time\nfor i in (10, 20, 30):\n'
         '    print(f"Iter(train) [{i:>3}/30]  loss: 1.0", flush=True)\n    time.sleep(0.3)\n')
     log = tmp_path / 'pretrain.log'
+    # an earlier run of this arm was interrupted after logging iteration 25 and starts over: the bar follows the new
+    # run's lines only
+    log.write_text('$ python tools/train.py cfg.py\nIter(train) [ 25/30]  loss: 1.0\n')
     from unittest import mock
     with mock.patch.object(runs, 'repo_root', return_value=str(tmp_path)):
         runs.train('cfg.py', str(tmp_path / 'wd'), [], str(log), progress=('mocov2 seed 0', 30), poll_s=0.1)
     err = capsys.readouterr().err
     assert 'mocov2 seed 0' in err and '30/30' in err and runs.logged_iter(str(log)) == 30
+    assert '25/30' not in err
 
 
 def test_a_data_variant_is_chosen_by_name_recorded_and_keyed(tmp_path):

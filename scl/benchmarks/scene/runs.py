@@ -75,16 +75,17 @@ def train(config, work_dir, options, log, resume=False, threads=None, progress=N
     with open(log, 'a') as f:
         f.write('$ ' + (f'OMP_NUM_THREADS={threads} ' if threads else '') + ' '.join(cmd) + '\n')
         f.flush()
+        start = f.tell()  # the bar reads this run's lines only (an earlier, interrupted run may have logged further)
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=repo_root(), env=env)
         if progress is None:
             proc.wait()
         else:
             from tqdm import tqdm
             desc, total = progress
-            with tqdm(total=total, initial=min(total, logged_iter(log)), desc=desc, unit='iter') as bar:
+            with tqdm(total=total, desc=desc, unit='iter') as bar:
                 while proc.poll() is None:
                     time.sleep(poll_s)
-                    bar.update(max(0, min(total, logged_iter(log)) - bar.n))
+                    bar.update(max(0, min(total, logged_iter(log, start)) - bar.n))
     if proc.returncode != 0:
         with open(log) as f:
             tail = f.read()[-3000:]
@@ -171,12 +172,13 @@ def pretrain(out, seed, name, data, preset, background='textures', arm=None, thr
 _ITER = re.compile(r'Iter\(train\) \[\s*(\d+)/\d+\]')
 
 
-def logged_iter(log):
-    """The last training iteration an mmengine log file reports (0 if none, or no file)."""
+def logged_iter(log, start=0):
+    """The last training iteration an mmengine log file reports after byte ``start`` (0 if none, or no file)."""
     if not osp.isfile(log):
         return 0
-    with open(log, errors='replace') as f:
-        found = _ITER.findall(f.read())
+    with open(log, 'rb') as f:
+        f.seek(start)
+        found = _ITER.findall(f.read().decode(errors='replace'))
     return int(found[-1]) if found else 0
 
 
