@@ -344,3 +344,34 @@ def test_throughput_benchmark_writes_its_ratios_and_parts(tiny_data, tmp_path):
                                                            / res['arms']['scl']['prebuilt_s'])
     assert {'LoadImageFromFileCached', 'SaliencyCropTransform', 'FusedColorJitter', 'PackInputs'} <= set(res['pipeline'])
     assert res['meta']['machine_info']['threads'] == 1 and 'data_overhead' in open(tmp_path / 'throughput.md').read()
+
+
+@pytest.mark.slow
+def test_throughputs_v2_way_runs_an_arm_with_the_pipeline_v2_ran(tiny_data, capsys):
+    """--versus-v2's subprocess: one arm in the Runner, with mmcv's LoadImageFromFile and mmpretrain's ColorJitter
+    in place of the cached loader and the fused jitter."""
+    tool = load_script('tools/analysis_tools/benchmark_throughput.py')
+    args = tool.parse_args(['--one-run', 'scl_crops_only', '--legacy-pipeline', '--data', tiny_data, '--iters', '2',
+                            '--warmup', '1', '--threads', '1'])
+    cfg = tool.arm_config('scl_crops_only', tiny_data, 'cpu', 3, '/tmp/unused')
+    cfg.merge_from_dict(tool.LEGACY_PIPELINE)
+    pipe = cfg.train_dataloader.dataset.pipeline
+    assert pipe[0]['type'] == 'LoadImageFromFile' and pipe[2]['transforms'][0]['transforms'][0]['type'] == 'ColorJitter'
+    assert tool.one_run(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['runner_s'] > 0
+
+
+def test_throughput_markdown_states_the_v2_way_beside_the_new_default(tmp_path):
+    tool = load_script('tools/analysis_tools/benchmark_throughput.py')
+    arms = {a: dict(runner_s=0.5, data_wait_s=0.05, prebuilt_s=0.45, forward_s=0.2, backward_s=0.2, step_s=0.01,
+                    saliency_s=0.0, checkpoint_s=0.3) for a in tool.ARMS}
+    v2 = dict(arms=list(tool.V2_WAY_ARMS), new_default_s_per_iter={a: 0.5 for a in tool.V2_WAY_ARMS},
+              v2_way_s_per_iter={a: 1.6 for a in tool.V2_WAY_ARMS}, pretrain_iters=4000, eval_s=139.0,
+              v2_way_arm_seed_s=6539.0, new_default_arm_seed_s=2139.0, speedup_vs_v2=6539 / 2139)
+    res = dict(meta=dict(command='x', machine='m', commit='c', date='d', machine_info=dict(threads=2)),
+               ratios=dict(data_overhead=1.1, scl_over_mocov2=1.0, speedup_vs_v2=v2['speedup_vs_v2']), arms=arms,
+               pipeline=dict(pipeline_total=0.001), versus_v2=v2)
+    tool.write_markdown(str(tmp_path / 't.md'), res)
+    text = (tmp_path / 't.md').read_text()
+    assert '| speedup_vs_v2 (arm-seed wall time, v2 way / new default) | 3.06 | >= 3 |' in text
+    assert '| scl_crops_only | 1.600 | 0.500 |' in text and '| arm-seed (s) | 6539 | 2139 |' in text

@@ -42,6 +42,15 @@ def parse_args(argv=None):
     p.add_argument('--samples', type=int, default=64, help='samples timed through the pipeline')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--workers', type=int, help="loader workers (default: the preset's)")
+    p.add_argument('--versus-v2', action='store_true',
+                   help='also time the v2 way side by side: three arms of a seed pretrained together (--jobs 3, one '
+                   'thread each, the pipeline before the fused colour jitter and the decoded-scene cache) against the '
+                   'same arms one after another with --threads')
+    p.add_argument('--eval-s', type=float, default=139.0,
+                   help='seconds of evaluation per arm-seed, added to both ways for speedup_vs_v2 (default: the '
+                   'median of the committed v2 evaluation stages)')
+    p.add_argument('--one-run', metavar='ARM', help=argparse.SUPPRESS)  # a subprocess of --versus-v2
+    p.add_argument('--legacy-pipeline', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--json', help='write the figures here (e.g. docs/benchmarks/throughput.json)')
     p.add_argument('--markdown', help='write the table here (e.g. docs/benchmarks/throughput.md)')
     return p.parse_args(argv)
@@ -169,7 +178,9 @@ def write_markdown(path, res):
              + (f' {m["note"]}' if m.get('note') else ''), '',
              '## Ratios', '', '| ratio | measured | goal |', '| --- | --- | --- |',
              f'| data_overhead (Runner / pre-built batches, SCL) | {r["data_overhead"]:.2f} | <= 1.10 |',
-             f'| scl_over_mocov2 (Runner, paired MoCo v2 arm) | {r["scl_over_mocov2"]:.3f} | <= 1.05 |', '',
+             f'| scl_over_mocov2 (Runner, paired MoCo v2 arm) | {r["scl_over_mocov2"]:.3f} | <= 1.05 |',
+             *([f'| speedup_vs_v2 (arm-seed wall time, v2 way / new default) | {r["speedup_vs_v2"]:.2f} | >= 3 |']
+               if 'speedup_vs_v2' in r else []), '',
              '## One iteration (seconds, medians over the timed iterations and rounds)', '',
              '| part | ' + ' | '.join(ARMS) + ' |', '| --- | ' + ' | '.join('---' for _ in ARMS) + ' |']
     for key, label in (('runner_s', 'Runner iteration'), ('data_wait_s', 'of which waiting for the loader'),
@@ -180,11 +191,89 @@ def write_markdown(path, res):
     lines += ['', '## The data pipeline (seconds per sample, SCL; views summed)', '', '| transform | s |',
               '| --- | --- |']
     lines += [f'| {k} | {v:.5f} |' for k, v in p.items()]
+    v2 = res.get('versus_v2')
+    if v2:
+        lines += ['', '## The v2 way against the new default (seconds per iteration in the Runner, same arms)', '',
+                  f'v2 way: the three arms pretrained together, one thread each, with the pipeline v2 ran (a PNG decode '
+                  f'every visit, mmpretrain\'s ColorJitter); new default: one after another with '
+                  f'{m["machine_info"].get("threads", "")} threads, scenes decoded once, the fused colour jitter. An '
+                  f'arm-seed is {v2["pretrain_iters"]} iterations plus {v2["eval_s"]:.0f} s of evaluation in both.', '',
+                  '| arm | v2 way | new default |', '| --- | --- | --- |']
+        lines += [f'| {a} | {v2["v2_way_s_per_iter"][a]:.3f} | {v2["new_default_s_per_iter"][a]:.3f} |'
+                  for a in v2['arms']]
+        lines += [f'| arm-seed (s) | {v2["v2_way_arm_seed_s"]:.0f} | {v2["new_default_arm_seed_s"]:.0f} |']
     atomic_write_text(path, '\n'.join(lines) + '\n')
+
+
+# The three arms one seed of benchmark v2 pretrained together with --jobs 3.
+V2_WAY_ARMS = ('mocov2', 'scl', 'scl_crops_only')
+# The SCL pipeline as v2 ran it: mmcv's LoadImageFromFile (a PNG decode every visit) and mmpretrain's ColorJitter.
+LEGACY_PIPELINE = {'train_dataloader.dataset.pipeline.0.type': 'LoadImageFromFile',
+                   'train_dataloader.dataset.pipeline.2.transforms.0.transforms.0.type': 'ColorJitter'}
+
+
+def one_run(args):
+    """Runner seconds per iteration (median) of one arm, for --versus-v2's subprocesses; prints JSON."""
+    import torch
+    from mmengine.runner import Runner
+
+    import scl  # noqa: F401
+    from scl.benchmarks.scene import arms as A
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = arm_config(args.one_run, osp.abspath(args.data), args.preset, args.warmup + args.iters, tmp,
+                         args.workers)
+        if args.legacy_pipeline and A.ARMS[args.one_run].config == 'scl':
+            cfg.merge_from_dict(LEGACY_PIPELINE)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        times = runner.message_hub.get_scalar('train/time').data[0][args.warmup:]
+    print(json.dumps(dict(arm=args.one_run, runner_s=statistics.median(times))))
+    return 0
+
+
+def versus_v2(args):
+    """``speedup_vs_v2``: the arm-seed wall time of the v2 way (three arms together, one thread each, the legacy
+    pipeline) over the new default (one after another, ``--threads`` each), same arms and iterations, plus
+    ``--eval-s`` of evaluation in both."""
+    import subprocess
+
+    from scl.benchmarks.scene import arms as A
+
+    def cmd(arm, threads, legacy):
+        return [sys.executable, osp.abspath(__file__), '--one-run', arm, '--data', args.data, '--preset',
+                args.preset, '--iters', str(args.iters), '--warmup', str(args.warmup), '--threads', str(threads)] + (
+                    ['--legacy-pipeline'] if legacy else [])
+
+    def env(threads):
+        import os
+        return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+    def result(text):
+        return json.loads(text.strip().splitlines()[-1])['runner_s']
+
+    alone = {a: result(subprocess.run(cmd(a, args.threads, False), env=env(args.threads), check=True,
+                                      capture_output=True, text=True).stdout) for a in V2_WAY_ARMS}
+    procs = {a: subprocess.Popen(cmd(a, 1, True), env=env(1), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True) for a in V2_WAY_ARMS}
+    together = {}
+    for a, proc in procs.items():
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f'the v2-way run of {a} failed (exit {proc.returncode})')
+        together[a] = result(out)
+    n = A.PRESETS[args.preset]['pretrain_iters']
+    v2_arm_seed = statistics.mean(together.values()) * n + args.eval_s
+    new_arm_seed = statistics.mean(alone.values()) * n + args.eval_s
+    return dict(arms=list(V2_WAY_ARMS), new_default_s_per_iter=alone, v2_way_s_per_iter=together,
+                pretrain_iters=n, eval_s=args.eval_s, v2_way_arm_seed_s=v2_arm_seed,
+                new_default_arm_seed_s=new_arm_seed, speedup_vs_v2=v2_arm_seed / new_arm_seed)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.one_run:
+        return one_run(args)
     import torch
     from tqdm import tqdm
 
@@ -207,13 +296,16 @@ def main(argv=None):
     arms = {a: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for a, rounds in runs.items()}
     ratios = dict(data_overhead=arms['scl']['runner_s'] / arms['scl']['prebuilt_s'],
                   scl_over_mocov2=arms['scl']['runner_s'] / arms['mocov2_paired']['runner_s'])
+    v2 = versus_v2(args) if args.versus_v2 else None
+    if v2:
+        ratios['speedup_vs_v2'] = v2['speedup_vs_v2']
     info = machine(args.threads)
     from scl.benchmarks.scene import arms as A
     workers = A.PRESETS[args.preset]['workers'] if args.workers is None else args.workers
     res = dict(meta=dict(workers=workers, command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=info['commit'],
         machine=machine_line(info), machine_info=info),
-        ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline)
+        ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline, versus_v2=v2)
     print(json.dumps(dict(ratios=ratios, arms=arms), indent=1))
     if args.json:
         from scl.utils.fileio import atomic_write_json
