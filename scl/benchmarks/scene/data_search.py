@@ -56,28 +56,10 @@ def scene_config(name, preset=PILOT, seed=0):
 
 
 def ensure_candidate_data(path, name, preset=PILOT):
-    """Build a candidate's scenes at ``path`` unless they are there; an existing directory must hold exactly the
-    candidate's settings. Returns its meta.json."""
-    from dataclasses import asdict
-
-    from scl.datasets.scene_builder import build_scene_dataset
-    cfg = scene_config(name, preset)
-    meta_file = osp.join(path, 'meta.json')
-    if not osp.isfile(meta_file):
-        build_scene_dataset(path, cfg)
-    with open(meta_file) as f:
-        meta = json.load(f)
-    want = json.loads(json.dumps(asdict(cfg)))
-    have = {k: meta['config'].get(k) for k in want}
-    if have != want:
-        diff = sorted(k for k in want if have[k] != want[k])
-        raise ValueError(f'{path} holds scene data built with other settings ({", ".join(diff)}) than candidate '
-                         f'{name!r}: delete it or pass another --out')
-    if meta.get('variant') != name:  # the data version by name (not part of the content fingerprint)
-        from scl.utils.fileio import atomic_write_json
-        meta['variant'] = name
-        atomic_write_json(meta_file, meta, indent=2)
-    return meta
+    """A candidate's scenes at ``path``, built unless they are there (an existing directory must hold exactly the
+    candidate's settings), with the candidate's name recorded. Returns its meta.json."""
+    from .data import ensure_built
+    return ensure_built(path, scene_config(name, preset), variant=name)
 
 
 def scale_overrides(arm, scale):
