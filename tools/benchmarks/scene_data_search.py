@@ -48,23 +48,28 @@ def screen(args, records):
         t0 = time.time()
         rates = same_object_rates(osp.join(data, 'scenes', 'annotations', 'instances_train.json'),
                                   S.candidate(name)['scale'], pairs=args.pairs)
-        rec = records.setdefault(name, {})
-        rec['settings'] = settings(name)
-        rec['same_object_rate'] = {k: rates[k] for k in ('uniform', 'oracle', 'independent', 'mmpretrain')}
-        rec['scene_stats'] = dict(objects_per_scene=rates['objects_per_scene'],
-                                  object_area_share=rates['object_area_share'], scenes=rates['scenes'])
+        rec_path = osp.join(args.out, 'search_records.json')
+        with locked(rec_path):  # a pilot may be writing its records meanwhile
+            records = S.load_records(rec_path) or records
+            rec = records.setdefault(name, {})
+            rec['settings'] = settings(name)
+            rec['same_object_rate'] = {k: rates[k] for k in ('uniform', 'oracle', 'independent', 'mmpretrain')}
+            rec['scene_stats'] = dict(objects_per_scene=rates['objects_per_scene'],
+                                      object_area_share=rates['object_area_share'], scenes=rates['scenes'])
+            S.save_records(rec_path, records)
         r = rec['same_object_rate']
         print(f'{name:<24} uniform {100 * r["uniform"]:5.1f} %  oracle {100 * r["oracle"]:5.1f} %  independent '
               f'{100 * r["independent"]:5.1f} % (mmpretrain {100 * r["mmpretrain"]:5.1f} %)  oracle - uniform '
               f'{100 * (r["oracle"] - r["uniform"]):+5.1f}  objects {rates["objects_per_scene"]:.2f}, '
               f'{100 * rates["object_area_share"]:.1f} % of the area  ({time.time() - t0:.1f} s)')
-        S.save_records(osp.join(args.out, 'search_records.json'), records)
+    return records
 
 
 def settings(name):
     from dataclasses import asdict
     cfg = asdict(S.scene_config(name))
-    keys = ('canvas', 'min_objects', 'max_objects', 'min_object_size', 'max_object_size', 'background')
+    keys = ('canvas', 'min_objects', 'max_objects', 'min_object_size', 'max_object_size', 'background',
+            'background_kinds', 'scene_background_pool')
     return dict({k: cfg[k] for k in keys}, crop_scale=list(S.candidate(name)['scale']))
 
 
