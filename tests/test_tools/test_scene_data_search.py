@@ -77,3 +77,17 @@ def test_unknown_candidate_and_changed_data_are_clear_errors(tmp_path):
     S.ensure_candidate_data(str(tmp_path / 'd'), 'v2', small)
     with pytest.raises(ValueError, match='other settings .*canvas'):
         S.ensure_candidate_data(str(tmp_path / 'd'), 'c256_o1-2_28-48_s08', small)
+
+
+def test_pooled_gain_is_the_t_interval_of_every_candidate_seed():
+    from scipy import stats
+    res = S.summarise(records({'a': [-2.0, 1.0], 'b': [-1.0, 0.0]}))
+    d = [-2.0, 1.0, -1.0, 0.0]
+    mean, sd = sum(d) / 4, (sum((x + 0.5) ** 2 for x in d) / 3) ** 0.5
+    half = stats.t.ppf(0.975, 3) * sd / 2
+    p = res['pooled']
+    assert p['n'] == 4 and p['mean'] == pytest.approx(mean)
+    assert (p['low'], p['high']) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert p['excludes_min_gain'] == (mean + half < S.MIN_GAIN)
+    assert res['candidates']['a']['gain_interval'][0] == pytest.approx(-0.5)
+    assert S.summarise(records({'a': 3.0}, seeds=1))['pooled'] is None

@@ -144,6 +144,7 @@ def summarise(records):
                    mocov2_minus_random_val=moco)
         if gains:
             out['mean_gain'] = float(np.mean(gains))
+            out['gain_interval'] = _interval(gains)
             ok = (len(gains) >= MIN_SEEDS and min(gains) > 0 and np.mean(gains) >= MIN_GAIN and moco
                   and np.mean(moco) >= MOCO_VALID)
             out['qualifies'] = bool(ok)
@@ -158,10 +159,31 @@ def summarise(records):
                       mocov2_minus_random_val=c['mocov2_minus_random_val'], seeds=c['seeds'])
     piloted = [n for n in candidates if 'mean_gain' in candidates[n]]
     best = max(piloted, key=lambda n: candidates[n]['mean_gain']) if piloted else None
-    return dict(candidates=candidates, chosen=chosen, best=best, pilot_preset=PILOT,
+    return dict(candidates=candidates, chosen=chosen, best=best, pooled=pooled_gain(candidates), pilot_preset=PILOT,
                 criteria=dict(min_gain=MIN_GAIN, min_seeds=MIN_SEEDS, every_seed_positive=True,
                               mocov2_minus_random_min=MOCO_VALID, split='train-holdout (validation)'),
                 records=records)
+
+
+def _interval(diffs):
+    from .report import paired_interval
+    r = paired_interval(diffs, [0.0] * len(diffs))
+    return [r['mean'], r['low'], r['high']]
+
+
+def pooled_gain(candidates):
+    """Oracle crops minus shared point over every piloted candidate and seed together: mean and 95 % t-interval.
+
+    Each candidate-seed is one paired difference. The candidates differ in their scenes, so this is not any one
+    candidate's gain; it says whether the data searched so far can give +``MIN_GAIN`` at all: when the interval's
+    upper end lies below it (``excludes_min_gain``), none of these scenes is near the gain the choice needs."""
+    diffs = [g for c in candidates.values() for g in c.get('oracle_minus_shared_val', [])]
+    if len(diffs) < 2:
+        return None
+    mean, low, high = _interval(diffs)
+    return dict(mean=mean, low=low, high=high, n=len(diffs),
+                candidates=sorted(n for n, c in candidates.items() if c.get('oracle_minus_shared_val')),
+                excludes_min_gain=bool(high < MIN_GAIN))
 
 
 def records_from_results(results):
@@ -203,6 +225,16 @@ def write_markdown(path, results):
     else:
         lines.append('**No candidate chosen yet**' + (f' (largest gain so far: {results["best"]})'
                                                      if results['best'] else '') + '.')
+    gains = [(n, c['gain_interval']) for n, c in results['candidates'].items()
+             if len(c.get('oracle_minus_shared_val', [])) >= 2]
+    if gains:
+        lines += ['', 'Oracle crops - shared point, mean [95 % interval] over seeds: ' + '; '.join(
+            f'{n} {m:+.2f} [{lo:+.2f}, {hi:+.2f}]' for n, (m, lo, hi) in gains) + '.']
+    pooled = results.get('pooled')
+    if pooled:
+        lines += ['', f'Pooled over every piloted candidate and seed ({pooled["n"]} paired differences): '
+                  f'{pooled["mean"]:+.2f} [{pooled["low"]:+.2f}, {pooled["high"]:+.2f}]'
+                  + (f'; the interval excludes +{MIN_GAIN}.' if pooled['excludes_min_gain'] else '.')]
     notes = path[:-3] + '_notes.md'
     if osp.isfile(notes):
         with open(notes) as f:
