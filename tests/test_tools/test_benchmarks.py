@@ -374,4 +374,26 @@ def test_throughput_markdown_states_the_v2_way_beside_the_new_default(tmp_path):
     tool.write_markdown(str(tmp_path / 't.md'), res)
     text = (tmp_path / 't.md').read_text()
     assert '| speedup_vs_v2 (arm-seed wall time, v2 way / new default) | 3.06 | >= 3 |' in text
-    assert '| scl_crops_only | 1.600 | 0.500 |' in text and '| arm-seed (s) | 6539 | 2139 |' in text
+    assert '| scl_crops_only | 1.600 | 0.500 |' in text and '| arm-seed wall time (s) | 6539 | 2139 |' in text
+
+
+def test_throughput_compares_the_ways_by_wall_and_machine_time_per_arm_seed(tmp_path):
+    tool = load_script('tools/analysis_tools/benchmark_throughput.py')
+    arms = ('mocov2', 'scl', 'scl_crops_only')
+    v2 = tool.compare_ways(dict.fromkeys(arms, 0.5), dict(mocov2=1.1, scl=1.2, scl_crops_only=1.3),
+                           dict.fromkeys(arms, 0.9), n=1000, eval_s=100.0)
+    # by hand: three side by side share the wall time; evaluation runs alone
+    assert v2['arm_seed_wall_s'] == pytest.approx(dict(v2_way=1300.0, new_default=600.0, new_side_by_side=1000.0))
+    assert v2['machine_s_per_arm_seed'] == pytest.approx(dict(v2_way=500.0, new_default=600.0, new_side_by_side=400.0))
+    assert v2['fastest_new_way'] == 'new_side_by_side' and v2['machine_speedup_vs_v2'] == pytest.approx(1.25)
+    assert v2['speedup_vs_v2'] == pytest.approx(1300 / 600)
+    res = dict(meta=dict(command='x', machine='m', commit='c', date='d', machine_info=dict(threads=2)),
+               ratios=dict(data_overhead=1.1, scl_over_mocov2=1.0, speedup_vs_v2=v2['speedup_vs_v2'],
+                           machine_speedup_vs_v2=1.25),
+               arms={a: dict(runner_s=0.5, data_wait_s=0.05, prebuilt_s=0.45, forward_s=0.2, backward_s=0.2,
+                             step_s=0.01, saliency_s=0.0, checkpoint_s=0.3) for a in tool.ARMS},
+               pipeline=dict(pipeline_total=0.001), versus_v2=v2)
+    tool.write_markdown(str(tmp_path / 't.md'), res)
+    text = (tmp_path / 't.md').read_text()
+    assert '| scl | 1.200 | 0.500 | 0.900 |' in text and '| machine time per arm-seed (s) | 500 | 600 | 400 |' in text
+    assert 'Fastest new way for a benchmark: new side by side' in text

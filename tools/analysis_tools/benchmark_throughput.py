@@ -45,7 +45,8 @@ def parse_args(argv=None):
     p.add_argument('--versus-v2', action='store_true',
                    help='also time the v2 way side by side: three arms of a seed pretrained together (--jobs 3, one '
                    'thread each, the pipeline before the fused colour jitter and the decoded-scene cache) against the '
-                   'same arms one after another with --threads')
+                   'same arms with the new pipeline, one after another with --threads and together with one thread '
+                   'each; wall and machine time per arm-seed')
     p.add_argument('--eval-s', type=float, default=139.0,
                    help='seconds of evaluation per arm-seed, added to both ways for speedup_vs_v2 (default: the '
                    'median of the committed v2 evaluation stages)')
@@ -180,7 +181,9 @@ def write_markdown(path, res):
              f'| data_overhead (Runner / pre-built batches, SCL) | {r["data_overhead"]:.2f} | <= 1.10 |',
              f'| scl_over_mocov2 (Runner, paired MoCo v2 arm) | {r["scl_over_mocov2"]:.3f} | <= 1.05 |',
              *([f'| speedup_vs_v2 (arm-seed wall time, v2 way / new default) | {r["speedup_vs_v2"]:.2f} | >= 3 |']
-               if 'speedup_vs_v2' in r else []), '',
+               if 'speedup_vs_v2' in r else []),
+             *([f'| machine time per arm-seed, v2 way / fastest new way | {r["machine_speedup_vs_v2"]:.2f} | - |']
+               if 'machine_speedup_vs_v2' in r else []), '',
              '## One iteration (seconds, medians over the timed iterations and rounds)', '',
              '| part | ' + ' | '.join(ARMS) + ' |', '| --- | ' + ' | '.join('---' for _ in ARMS) + ' |']
     for key, label in (('runner_s', 'Runner iteration'), ('data_wait_s', 'of which waiting for the loader'),
@@ -193,15 +196,28 @@ def write_markdown(path, res):
     lines += [f'| {k} | {v:.5f} |' for k, v in p.items()]
     v2 = res.get('versus_v2')
     if v2:
-        lines += ['', '## The v2 way against the new default (seconds per iteration in the Runner, same arms)', '',
-                  f'v2 way: the three arms pretrained together, one thread each, with the pipeline v2 ran (a PNG decode '
-                  f'every visit, mmpretrain\'s ColorJitter); new default: one after another with '
-                  f'{m["machine_info"].get("threads", "")} threads, scenes decoded once, the fused colour jitter. An '
-                  f'arm-seed is {v2["pretrain_iters"]} iterations plus {v2["eval_s"]:.0f} s of evaluation in both.', '',
-                  '| arm | v2 way | new default |', '| --- | --- | --- |']
-        lines += [f'| {a} | {v2["v2_way_s_per_iter"][a]:.3f} | {v2["new_default_s_per_iter"][a]:.3f} |'
-                  for a in v2['arms']]
-        lines += [f'| arm-seed (s) | {v2["v2_way_arm_seed_s"]:.0f} | {v2["new_default_arm_seed_s"]:.0f} |']
+        ways = ('v2_way', 'new_default', 'new_side_by_side')
+        per_iter = {w: v2.get(f'{w}_s_per_iter') for w in ways}
+        ways = [w for w in ways if per_iter[w]]
+        wall = v2.get('arm_seed_wall_s', dict(v2_way=v2['v2_way_arm_seed_s'],
+                                              new_default=v2['new_default_arm_seed_s']))
+        lines += ['', '## The v2 way against the new pipeline (seconds per iteration in the Runner, same arms)', '',
+                  f'v2 way: the {len(v2["arms"])} arms pretrained together, one thread each, with the pipeline v2 ran '
+                  '(a PNG decode every visit, mmpretrain\'s ColorJitter); new default: one after another with '
+                  f'{m["machine_info"].get("threads", "")} threads, scenes decoded once, the fused colour jitter'
+                  + ('; new side by side: the new pipeline, the arms together, one thread each' if
+                     'new_side_by_side' in ways else '') + f'. An arm-seed is {v2["pretrain_iters"]} iterations plus '
+                  f'{v2["eval_s"]:.0f} s of evaluation (run alone). Wall time is what one arm-seed takes; machine '
+                  'time per arm-seed is what a benchmark of many pays (runs side by side share the wall time).', '',
+                  '| arm | ' + ' | '.join(w.replace('_', ' ') for w in ways) + ' |',
+                  '| --- |' + ' --- |' * len(ways)]
+        lines += [f'| {a} | ' + ' | '.join(f'{per_iter[w][a]:.3f}' for w in ways) + ' |' for a in v2['arms']]
+        lines += ['| arm-seed wall time (s) | ' + ' | '.join(f'{wall[w]:.0f}' for w in ways) + ' |']
+        if 'machine_s_per_arm_seed' in v2:
+            lines += ['| machine time per arm-seed (s) | ' + ' | '.join(
+                f'{v2["machine_s_per_arm_seed"][w]:.0f}' for w in ways) + ' |', '',
+                f'Fastest new way for a benchmark: {v2["fastest_new_way"].replace("_", " ")}; machine time per '
+                f'arm-seed, v2 way / it: {v2["machine_speedup_vs_v2"]:.2f}.']
     atomic_write_text(path, '\n'.join(lines) + '\n')
 
 
@@ -252,22 +268,42 @@ def versus_v2(args):
     def result(text):
         return json.loads(text.strip().splitlines()[-1])['runner_s']
 
+    def together(legacy):
+        procs = {a: subprocess.Popen(cmd(a, 1, legacy), env=env(1), stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True) for a in V2_WAY_ARMS}
+        out = {}
+        for a, proc in procs.items():
+            text, _ = proc.communicate()
+            if proc.returncode:
+                raise RuntimeError(f'the side-by-side run of {a} failed (exit {proc.returncode})')
+            out[a] = result(text)
+        return out
+
     alone = {a: result(subprocess.run(cmd(a, args.threads, False), env=env(args.threads), check=True,
                                       capture_output=True, text=True).stdout) for a in V2_WAY_ARMS}
-    procs = {a: subprocess.Popen(cmd(a, 1, True), env=env(1), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 text=True) for a in V2_WAY_ARMS}
-    together = {}
-    for a, proc in procs.items():
-        out, _ = proc.communicate()
-        if proc.returncode:
-            raise RuntimeError(f'the v2-way run of {a} failed (exit {proc.returncode})')
-        together[a] = result(out)
-    n = A.PRESETS[args.preset]['pretrain_iters']
-    v2_arm_seed = statistics.mean(together.values()) * n + args.eval_s
-    new_arm_seed = statistics.mean(alone.values()) * n + args.eval_s
-    return dict(arms=list(V2_WAY_ARMS), new_default_s_per_iter=alone, v2_way_s_per_iter=together,
-                pretrain_iters=n, eval_s=args.eval_s, v2_way_arm_seed_s=v2_arm_seed,
-                new_default_arm_seed_s=new_arm_seed, speedup_vs_v2=v2_arm_seed / new_arm_seed)
+    v2_together = together(legacy=True)
+    new_together = together(legacy=False)
+    return compare_ways(alone, v2_together, new_together, A.PRESETS[args.preset]['pretrain_iters'], args.eval_s)
+
+
+def compare_ways(alone, v2_together, new_together, n, eval_s):
+    """The ways' arm-seed times from their seconds per iteration (``{arm: s}``): the wall time of one arm-seed
+    (what one waits for) and the machine time per arm-seed (what a benchmark of many pays: k runs side by side share
+    the wall time); ``n`` iterations, then ``eval_s`` of evaluation run alone."""
+    k = len(v2_together)
+    wall = dict(v2_way=statistics.mean(v2_together.values()) * n + eval_s,
+                new_default=statistics.mean(alone.values()) * n + eval_s,
+                new_side_by_side=statistics.mean(new_together.values()) * n + eval_s)
+    machine = dict(v2_way=statistics.mean(v2_together.values()) * n / k + eval_s,
+                   new_default=wall['new_default'],
+                   new_side_by_side=statistics.mean(new_together.values()) * n / len(new_together) + eval_s)
+    best = min(('new_default', 'new_side_by_side'), key=machine.get)
+    return dict(arms=list(alone), new_default_s_per_iter=alone, v2_way_s_per_iter=v2_together,
+                new_side_by_side_s_per_iter=new_together, pretrain_iters=n, eval_s=eval_s, side_by_side=k,
+                v2_way_arm_seed_s=wall['v2_way'], new_default_arm_seed_s=wall['new_default'], arm_seed_wall_s=wall,
+                machine_s_per_arm_seed=machine, fastest_new_way=best,
+                speedup_vs_v2=wall['v2_way'] / wall['new_default'],
+                machine_speedup_vs_v2=machine['v2_way'] / machine[best])
 
 
 def main(argv=None):
@@ -299,6 +335,7 @@ def main(argv=None):
     v2 = versus_v2(args) if args.versus_v2 else None
     if v2:
         ratios['speedup_vs_v2'] = v2['speedup_vs_v2']
+        ratios['machine_speedup_vs_v2'] = v2['machine_speedup_vs_v2']
     info = machine(args.threads)
     from scl.benchmarks.scene import arms as A
     workers = A.PRESETS[args.preset]['workers'] if args.workers is None else args.workers
