@@ -380,12 +380,16 @@ def test_throughput_markdown_states_the_v2_way_beside_the_new_default(tmp_path):
 def test_throughput_compares_the_ways_by_wall_and_machine_time_per_arm_seed(tmp_path):
     tool = load_script('tools/analysis_tools/benchmark_throughput.py')
     arms = ('mocov2', 'scl', 'scl_crops_only')
-    v2 = tool.compare_ways(dict.fromkeys(arms, 0.5), dict(mocov2=1.1, scl=1.2, scl_crops_only=1.3),
-                           dict.fromkeys(arms, 0.9), n=1000, eval_s=100.0)
-    # by hand: three side by side share the wall time; evaluation runs alone
-    assert v2['arm_seed_wall_s'] == pytest.approx(dict(v2_way=1300.0, new_default=600.0, new_side_by_side=1000.0))
-    assert v2['machine_s_per_arm_seed'] == pytest.approx(dict(v2_way=500.0, new_default=600.0, new_side_by_side=400.0))
-    assert v2['fastest_new_way'] == 'new_side_by_side' and v2['machine_speedup_vs_v2'] == pytest.approx(1.25)
+    v2 = tool.compare_ways(dict(v2_way=dict(mocov2=1.1, scl=1.2, scl_crops_only=1.3),
+                                new_default=dict.fromkeys(arms, 0.5),
+                                new_2_side_by_side=dict(mocov2=0.7, scl=0.7),
+                                new_3_side_by_side=dict.fromkeys(arms, 0.9)), n=1000, eval_s=100.0)
+    # by hand: k side by side share the wall time; evaluation runs alone
+    assert v2['arm_seed_wall_s'] == pytest.approx(dict(v2_way=1300.0, new_default=600.0, new_2_side_by_side=800.0,
+                                                       new_3_side_by_side=1000.0))
+    assert v2['machine_s_per_arm_seed'] == pytest.approx(dict(v2_way=500.0, new_default=600.0,
+                                                              new_2_side_by_side=450.0, new_3_side_by_side=400.0))
+    assert v2['fastest_new_way'] == 'new_3_side_by_side' and v2['machine_speedup_vs_v2'] == pytest.approx(1.25)
     assert v2['speedup_vs_v2'] == pytest.approx(1300 / 600)
     res = dict(meta=dict(command='x', machine='m', commit='c', date='d', machine_info=dict(threads=2)),
                ratios=dict(data_overhead=1.1, scl_over_mocov2=1.0, speedup_vs_v2=v2['speedup_vs_v2'],
@@ -395,5 +399,6 @@ def test_throughput_compares_the_ways_by_wall_and_machine_time_per_arm_seed(tmp_
                pipeline=dict(pipeline_total=0.001), versus_v2=v2)
     tool.write_markdown(str(tmp_path / 't.md'), res)
     text = (tmp_path / 't.md').read_text()
-    assert '| scl | 1.200 | 0.500 | 0.900 |' in text and '| machine time per arm-seed (s) | 500 | 600 | 400 |' in text
-    assert 'Fastest new way for a benchmark: new side by side' in text
+    assert '| scl_crops_only | 1.300 | 0.500 | - | 0.900 |' in text
+    assert '| machine time per arm-seed (s) | 500 | 600 | 450 | 400 |' in text
+    assert 'Fastest new way for a benchmark: new 3 side by side' in text

@@ -196,22 +196,24 @@ def write_markdown(path, res):
     lines += [f'| {k} | {v:.5f} |' for k, v in p.items()]
     v2 = res.get('versus_v2')
     if v2:
-        ways = ('v2_way', 'new_default', 'new_side_by_side')
-        per_iter = {w: v2.get(f'{w}_s_per_iter') for w in ways}
-        ways = [w for w in ways if per_iter[w]]
-        wall = v2.get('arm_seed_wall_s', dict(v2_way=v2['v2_way_arm_seed_s'],
-                                              new_default=v2['new_default_arm_seed_s']))
+        # records before the side-by-side ways were measured keep their two ways
+        per_iter = v2.get('s_per_iter') or dict(v2_way=v2['v2_way_s_per_iter'],
+                                                new_default=v2['new_default_s_per_iter'])
+        ways = list(per_iter)
+        wall = v2.get('arm_seed_wall_s') or dict(v2_way=v2['v2_way_arm_seed_s'],
+                                                 new_default=v2['new_default_arm_seed_s'])
         lines += ['', '## The v2 way against the new pipeline (seconds per iteration in the Runner, same arms)', '',
                   f'v2 way: the {len(v2["arms"])} arms pretrained together, one thread each, with the pipeline v2 ran '
-                  '(a PNG decode every visit, mmpretrain\'s ColorJitter); new default: one after another with '
-                  f'{m["machine_info"].get("threads", "")} threads, scenes decoded once, the fused colour jitter'
-                  + ('; new side by side: the new pipeline, the arms together, one thread each' if
-                     'new_side_by_side' in ways else '') + f'. An arm-seed is {v2["pretrain_iters"]} iterations plus '
-                  f'{v2["eval_s"]:.0f} s of evaluation (run alone). Wall time is what one arm-seed takes; machine '
-                  'time per arm-seed is what a benchmark of many pays (runs side by side share the wall time).', '',
-                  '| arm | ' + ' | '.join(w.replace('_', ' ') for w in ways) + ' |',
-                  '| --- |' + ' --- |' * len(ways)]
-        lines += [f'| {a} | ' + ' | '.join(f'{per_iter[w][a]:.3f}' for w in ways) + ' |' for a in v2['arms']]
+                  '(a PNG decode every visit, mmpretrain\'s ColorJitter); new default: the new pipeline (scenes '
+                  'decoded once, the fused colour jitter), one arm after another with '
+                  f'{m["machine_info"].get("threads", "")} threads'
+                  + ('; new k side by side: the new pipeline, k arms together, one thread each' if len(ways) > 2
+                     else '') + f'. An arm-seed is {v2["pretrain_iters"]} iterations plus {v2["eval_s"]:.0f} s of '
+                  'evaluation (run alone). Wall time is what one arm-seed takes; machine time per arm-seed is what a '
+                  'benchmark of many pays (runs side by side share the wall time).', '',
+                  '| arm | ' + ' | '.join(w.replace('_', ' ') for w in ways) + ' |', '| --- |' + ' --- |' * len(ways)]
+        lines += [f'| {a} | ' + ' | '.join(f'{per_iter[w][a]:.3f}' if a in per_iter[w] else '-' for w in ways)
+                  + ' |' for a in v2['arms']]
         lines += ['| arm-seed wall time (s) | ' + ' | '.join(f'{wall[w]:.0f}' for w in ways) + ' |']
         if 'machine_s_per_arm_seed' in v2:
             lines += ['| machine time per arm-seed (s) | ' + ' | '.join(
@@ -268,9 +270,9 @@ def versus_v2(args):
     def result(text):
         return json.loads(text.strip().splitlines()[-1])['runner_s']
 
-    def together(legacy):
+    def together(legacy, arms):
         procs = {a: subprocess.Popen(cmd(a, 1, legacy), env=env(1), stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True) for a in V2_WAY_ARMS}
+                                     stderr=subprocess.DEVNULL, text=True) for a in arms}
         out = {}
         for a, proc in procs.items():
             text, _ = proc.communicate()
@@ -279,29 +281,30 @@ def versus_v2(args):
             out[a] = result(text)
         return out
 
-    alone = {a: result(subprocess.run(cmd(a, args.threads, False), env=env(args.threads), check=True,
-                                      capture_output=True, text=True).stdout) for a in V2_WAY_ARMS}
-    v2_together = together(legacy=True)
-    new_together = together(legacy=False)
-    return compare_ways(alone, v2_together, new_together, A.PRESETS[args.preset]['pretrain_iters'], args.eval_s)
+    ways = dict(v2_way=together(True, V2_WAY_ARMS),
+                new_default={a: result(subprocess.run(cmd(a, args.threads, False), env=env(args.threads),
+                                                      check=True, capture_output=True, text=True).stdout)
+                             for a in V2_WAY_ARMS})
+    for k in range(2, len(V2_WAY_ARMS) + 1):
+        ways[f'new_{k}_side_by_side'] = together(False, V2_WAY_ARMS[:k])
+    return compare_ways(ways, A.PRESETS[args.preset]['pretrain_iters'], args.eval_s)
 
 
-def compare_ways(alone, v2_together, new_together, n, eval_s):
-    """The ways' arm-seed times from their seconds per iteration (``{arm: s}``): the wall time of one arm-seed
-    (what one waits for) and the machine time per arm-seed (what a benchmark of many pays: k runs side by side share
-    the wall time); ``n`` iterations, then ``eval_s`` of evaluation run alone."""
-    k = len(v2_together)
-    wall = dict(v2_way=statistics.mean(v2_together.values()) * n + eval_s,
-                new_default=statistics.mean(alone.values()) * n + eval_s,
-                new_side_by_side=statistics.mean(new_together.values()) * n + eval_s)
-    machine = dict(v2_way=statistics.mean(v2_together.values()) * n / k + eval_s,
-                   new_default=wall['new_default'],
-                   new_side_by_side=statistics.mean(new_together.values()) * n / len(new_together) + eval_s)
-    best = min(('new_default', 'new_side_by_side'), key=machine.get)
-    return dict(arms=list(alone), new_default_s_per_iter=alone, v2_way_s_per_iter=v2_together,
-                new_side_by_side_s_per_iter=new_together, pretrain_iters=n, eval_s=eval_s, side_by_side=k,
-                v2_way_arm_seed_s=wall['v2_way'], new_default_arm_seed_s=wall['new_default'], arm_seed_wall_s=wall,
-                machine_s_per_arm_seed=machine, fastest_new_way=best,
+def compare_ways(ways, n, eval_s):
+    """Arm-seed times of the ways from their seconds per iteration (``{way: {arm: s}}``; the arms of a way ran side
+    by side, one thread each, except ``new_default``'s, one after another): the wall time of one arm-seed (what one
+    waits for) and the machine time per arm-seed (what a benchmark of many pays: k runs side by side share the wall
+    time); ``n`` iterations each, then ``eval_s`` of evaluation run alone. ``speedup_vs_v2`` is the issue's ratio of
+    wall times, v2 way / new default; ``machine_speedup_vs_v2`` the ratio of machine times, v2 way / the fastest new
+    way."""
+    side = {w: 1 if w == 'new_default' else len(t) for w, t in ways.items()}
+    mean = {w: statistics.mean(t.values()) for w, t in ways.items()}
+    wall = {w: mean[w] * n + eval_s for w in ways}
+    machine = {w: mean[w] * n / side[w] + eval_s for w in ways}
+    best = min((w for w in ways if w != 'v2_way'), key=machine.get)
+    return dict(arms=list(V2_WAY_ARMS), ways=list(ways), s_per_iter=ways, side_by_side=side, pretrain_iters=n,
+                eval_s=eval_s, arm_seed_wall_s=wall, machine_s_per_arm_seed=machine, fastest_new_way=best,
+                v2_way_arm_seed_s=wall['v2_way'], new_default_arm_seed_s=wall['new_default'],
                 speedup_vs_v2=wall['v2_way'] / wall['new_default'],
                 machine_speedup_vs_v2=machine['v2_way'] / machine[best])
 
