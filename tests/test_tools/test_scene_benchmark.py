@@ -424,11 +424,47 @@ def test_side_by_side_pretrains_every_run_and_a_failure_spares_the_others(tiny_d
     assert osp.isfile(runs.final_checkpoint(out, 2, 'mocov2', tiny_preset))
 
 
-def test_lone_run_gets_every_cpu_and_side_by_side_runs_share_them():
-    assert runs.shared_threads(jobs=2, n_runs=1, cpus=2) == 2
-    assert runs.shared_threads(jobs=2, n_runs=3, cpus=2) == 1
-    assert runs.shared_threads(jobs=3, n_runs=3, cpus=16) == 5
-    assert runs.shared_threads(jobs=4, n_runs=4, cpus=2) == 1
+def test_side_by_side_runs_share_the_cpus_and_every_run_of_an_invocation_gets_the_same_threads():
+    assert runs.shared_threads(jobs=1, cpus=2) == 2
+    assert runs.shared_threads(jobs=2, cpus=2) == 1
+    assert runs.shared_threads(jobs=3, cpus=16) == 5
+    assert runs.shared_threads(jobs=4, cpus=2) == 1
+    from scl.benchmarks.scene.benchmark import default_jobs
+    assert default_jobs('cpu', cpus=2) == 2 and default_jobs('cpu', cpus=64) == 4
+    assert default_jobs('gpu', cpus=16) == 1 and default_jobs('smoke', cpus=2) == 1
+
+
+def test_side_by_side_pretrains_jobs_arms_at_a_time_and_evaluates_each_batch_before_the_next(tiny_data, tiny_preset,
+                                                                                           tmp_path, monkeypatch):
+    from scl.benchmarks.scene import benchmark as B
+    sb = load_script('tools/benchmarks/scene_benchmark.py')
+    args = sb.parse_args(['--out', str(tmp_path / 'sb'), '--data', tiny_data, '--preset', 'tiny', '--seeds', '2',
+                          '--arms', 'mocov2', 'scl', 'scl_crops_only', '--jobs', '2'])
+    bench = B.SceneBenchmark(args)
+    events, pretrained, scored = [], set(), set()
+
+    def side_by_side(out, batch, datas, preset, jobs, threads, keys):
+        assert jobs == 2 and threads == runs.shared_threads(2) and set(keys) == set(batch)
+        events.append(('pretrain', [(s, w) for _, s, w in batch]))
+        pretrained.update(batch)
+
+    def run_stage(bg, seed, what):
+        assert what not in A.ARMS or (bg, seed, what) in pretrained  # evaluated only once pretrained
+        events.append(('score', (seed, what)))
+        scored.add((bg, seed, what))
+
+    monkeypatch.setattr(runs, 'pretrain_side_by_side', side_by_side)
+    monkeypatch.setattr(bench, 'run_stage', run_stage)
+    monkeypatch.setattr(bench, 'unpretrained', lambda bg, s, w: w in A.ARMS and (bg, s, w) not in pretrained)
+    monkeypatch.setattr(bench, 'done', lambda bg, s, w: (bg, s, w) in scored)
+    monkeypatch.setattr(bench, 'write_report', lambda: None)
+    bench.run()
+    assert events == [('score', (0, 'random_init')), ('pretrain', [(0, 'mocov2'), (0, 'scl')]),
+                      ('score', (0, 'mocov2')), ('score', (0, 'scl')),
+                      ('pretrain', [(0, 'scl_crops_only'), (1, 'mocov2')]), ('score', (0, 'scl_crops_only')),
+                      ('score', (0, 'supervised')), ('score', (1, 'random_init')), ('score', (1, 'mocov2')),
+                      ('pretrain', [(1, 'scl'), (1, 'scl_crops_only')]), ('score', (1, 'scl')),
+                      ('score', (1, 'scl_crops_only'))]
 
 
 def test_invocations_sharing_a_records_file_keep_each_others_stages(tmp_path):
@@ -506,10 +542,11 @@ def test_a_run_counts_only_when_its_checkpoint_loads_and_its_key_matches(tmp_pat
     assert osp.isdir(runs.run_dir(out, 0, 'mocov2') + '.stale-0')
 
 
-def test_more_runs_side_by_side_than_cores_is_warned_with_its_cost(capsys):
+def test_more_runs_side_by_side_than_cores_is_told_with_its_measured_cost(capsys):
     from scl.benchmarks.scene.benchmark import warn_oversubscribed
     assert warn_oversubscribed(jobs=3, n_runs=6, cpus=2)
-    assert '2.5-3 times as long' in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert 'three, 1621 s' in text and '--jobs 2 is as fast' in text
     assert not warn_oversubscribed(jobs=3, n_runs=2, cpus=2)  # only two runs left: one per core
     assert not warn_oversubscribed(jobs=2, n_runs=6, cpus=2) and capsys.readouterr().out == ''
 

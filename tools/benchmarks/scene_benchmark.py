@@ -22,8 +22,10 @@ taken only under the same cache key: the preset values it depends on, its resolv
 fingerprint, ``scl.benchmarks.scene.records.stage_key``; the anchors survive a longer pretraining schedule).
 ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains);
 invocations sharing ``--out`` merge records.json stage by stage and skip the stages another one has finished.
-``--jobs 3`` pretrains the unfinished runs three at a time (the CPUs shared out, at least one thread each) before it
-evaluates: on 2 cores barely sooner than one after another, for machines where one run leaves cores idle. Writes
+With the cpu preset the arms pretrain side by side, one per core (``--jobs``, default: the cores, at most 4; the
+CPUs shared out, the same threads for every arm), and each batch is evaluated as soon as it ends: on 2 cores two
+one-thread runs side by side cost 20 % less machine time per arm-seed than one two-thread run after another
+(docs/benchmarks/throughput.md). ``--jobs 1`` runs them one after another. Writes
 results.json (``summary``: validity, anchors, paired differences with 95 % t-intervals, goal), results.md, PNGs and
 zoo_table.md (the model zoo pages' table) to ``--report-dir`` (default ``--out``), with a progress bar and ETA.
 """
@@ -58,9 +60,10 @@ def parse_args(argv=None):
     p.add_argument('--evaluate-only', action='store_true', help='score finished runs; pretrain nothing')
     p.add_argument('--report-only', action='store_true', help='write the report from records.json; run nothing')
     p.add_argument('--threads', type=int, default=2, help='torch threads for the evaluation')
-    p.add_argument('--jobs', type=int, default=1,
-                   help='pretrain up to this many runs side by side before evaluating, each with the CPUs shared out '
-                   '(at least one thread each)')
+    p.add_argument('--jobs', type=int,
+                   help='pretrain up to this many runs side by side, each with the CPUs shared out (at least one '
+                   'thread each), and evaluate each batch as it ends (default: one per core, at most 4, for the cpu '
+                   'preset; 1 otherwise)')
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
     p.add_argument('--records-from', metavar='RESULTS_JSON',
                    help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
@@ -70,7 +73,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.arms is None:
         args.arms = list(A.ARM_SETS[args.arm_set])
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         p.error(f'--jobs must be at least 1, got {args.jobs}')
     return args
 

@@ -50,16 +50,27 @@ def figure_args(argv):
     return out
 
 
+# Measured on 2 cores (docs/benchmarks/throughput.md, the CPU preset, machine seconds per arm-seed of pretraining and
+# evaluation): one run after another with 2 threads 2015, two side by side with one thread each 1618, three 1621.
+SIDE_BY_SIDE_MEASURED = '2 cores: one run after another with 2 threads, 2015 s of machine time per arm-seed; two ' \
+    'side by side with one thread each, 1618 s; three, 1621 s (docs/benchmarks/throughput.md)'
+
+
+def default_jobs(preset_name, cpus=None):
+    """Runs pretrained side by side unless ``--jobs`` says otherwise: one per core (at most 4) for the CPU preset,
+    where a single small run leaves cores idle; one at a time for the others (the GPU preset's run fills its GPU, the
+    smoke preset is for tests)."""
+    return max(1, min(4, cpus or os.cpu_count() or 1)) if preset_name == 'cpu' else 1
+
+
 def warn_oversubscribed(jobs, n_runs, cpus=None):
     """Say what running more pretraining runs side by side than there are CPU cores costs (measured)."""
     cpus = cpus or os.cpu_count() or 1
     side_by_side = min(jobs, n_runs)
     if side_by_side > cpus:
-        print(f'warning: --jobs {jobs} runs {side_by_side} pretrainings side by side on {cpus} CPU cores: each gets '
-              'less than a core and their data loading competes with every step. Measured on 2 cores: --jobs 3 did '
-              '1.6-2 s per iteration each (0.55-0.65 s of the machine per iteration), one run alone with 2 threads '
-              '0.20-0.25 s: the benchmark took 2.5-3 times as long. The default, --jobs 1, runs them one after '
-              'another with every core.')
+        print(f'note: --jobs {jobs} runs {side_by_side} pretrainings side by side on {cpus} CPU cores, one thread '
+              f'each. Measured on {SIDE_BY_SIDE_MEASURED}: more runs than cores cost no more machine time, but each '
+              f'arm-seed takes longer to finish (records land later); --jobs {cpus} is as fast.')
     return side_by_side > cpus
 
 
@@ -93,6 +104,8 @@ class SceneBenchmark:
         self.metas = {} if args.report_only else {
             bg: self.ensure_data(path, bg) for bg, path in self.datas.items()}
         self.keys, self.evaluators = {}, {}
+        self.jobs = getattr(args, 'jobs', None) or default_jobs(args.preset)
+        self.threads = runs.shared_threads(self.jobs)  # every arm of this invocation pretrains with these
 
     def ensure_data(self, path, background):
         """The data of this run: the preset's scene data, or its data variant's (a data search candidate at the
@@ -139,26 +152,29 @@ class SceneBenchmark:
         self.save()  # what was taken is this run's from now on
 
     def run(self):
-        """Run every stage that is not done (pretraining side by side first with ``--jobs``), then report."""
+        """Run every stage that is not done, then report. With ``jobs`` > 1 the arms are pretrained ``jobs`` at a time
+        (the next unpretrained ones in run order, one thread each on 2 cores) and each batch is evaluated as soon as
+        it ends, so records land every batch."""
         from tqdm import tqdm
         args = self.args
         if args.records_from:
             self.take_records(args.records_from)
         todo = [] if args.report_only else [s for s in self.stages() if not self.done(*s)]
-        if args.jobs > 1 and not args.evaluate_only:
-            pending = [s for s in todo if self.unpretrained(*s)]
-            warn_oversubscribed(args.jobs, len(pending))
-            if pending:
-                runs.pretrain_side_by_side(self.out, pending, self.datas, self.preset, args.jobs,
-                                           keys={(bg, s, w): self.key(bg, w) for bg, s, w in pending})
+        side_by_side = self.jobs > 1 and not args.evaluate_only
+        if side_by_side:
+            warn_oversubscribed(self.jobs, len([s for s in todo if self.unpretrained(*s)]))
         bar = tqdm(todo, desc='scene benchmark', unit='stage')
-        for bg, seed, what in bar:
+        for i, (bg, seed, what) in enumerate(bar):
             bar.set_postfix_str(f'{bg} seed {seed} {what}')
             sync_records(self.rec_path, self.state, self.mine, write=False)
             if self.done(bg, seed, what):  # another invocation in this working directory finished it meanwhile
                 continue
             if args.evaluate_only and self.unpretrained(bg, seed, what):
                 continue
+            if side_by_side and self.unpretrained(bg, seed, what):
+                batch = [s for s in todo[i:] if not self.done(*s) and self.unpretrained(*s)][:self.jobs]
+                runs.pretrain_side_by_side(self.out, batch, self.datas, self.preset, self.jobs, self.threads,
+                                           keys={(b, s, w): self.key(b, w) for b, s, w in batch})
             self.run_stage(bg, seed, what)
         bar.close()
         self.write_report()
@@ -182,7 +198,8 @@ class SceneBenchmark:
         elif what == 'supervised':
             slot[what] = ev.supervised(A.config_path('mocov2'), seed)
         else:
-            ckpt = runs.pretrain(self.out, seed, what, self.datas[bg], self.preset, bg, key=self.key(bg, what))
+            ckpt = runs.pretrain(self.out, seed, what, self.datas[bg], self.preset, bg, threads=self.threads,
+                                 key=self.key(bg, what))
             t0 = time.time()  # the evaluation's own time (pretraining is counted from its logs below)
             wd = osp.join(runs.run_dir(self.out, seed, what, bg), 'pretrain')
             slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,

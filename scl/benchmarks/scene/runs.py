@@ -182,22 +182,22 @@ def logged_iter(log, start=0):
     return int(found[-1]) if found else 0
 
 
-def shared_threads(jobs, n_runs, cpus=None):
-    """OpenMP threads for each of ``n_runs`` runs pretrained up to ``jobs`` at a time: the CPUs shared out among the
-    runs that can run at once, at least 1 each (a lone unfinished run gets every CPU)."""
-    return max(1, (cpus or os.cpu_count() or 1) // max(1, min(jobs, n_runs)))
+def shared_threads(jobs, cpus=None):
+    """OpenMP threads for every run of an invocation that pretrains up to ``jobs`` runs at a time: the CPUs shared
+    out among ``jobs``, at least 1 each. The same for a run that happens to be left alone, so that every arm of a
+    benchmark runs in one thread configuration (threads alone move losses in the third decimal)."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
 
 
 def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0, keys=None):
     """Pretrain ``runs`` (``(background, seed, arm)`` triples; ``datas`` maps a background to its data directory) up
-    to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: the CPUs shared out among at most ``jobs``
-    runs, at least 1 each, so that a single unfinished run gets every CPU); for
-    machines where one small run leaves cores idle (on 2 cores, three one-thread runs of the CPU preset took 35
-    minutes per run against about 37 for one two-thread run: docs/benchmarks/scene/discussion.md, "Cost"). A bar
+    to ``jobs`` at a time, each with ``threads`` OpenMP threads (default: :func:`shared_threads`). One small run leaves
+    cores idle: on 2 cores two one-thread runs of the CPU preset side by side cost 20 % less machine time per
+    arm-seed than one two-thread run after another (docs/benchmarks/throughput.md). A bar
     shows the iterations logged by all runs with an ETA. A failed run does not stop the others; the first failure is
     raised once all have ended. Returns the final checkpoints in ``runs``' order."""
     from tqdm import tqdm
-    threads = threads or shared_threads(jobs, len(runs))
+    threads = threads or shared_threads(jobs)
     logs = [osp.join(run_dir(out, seed, arm, bg), 'pretrain.log') for bg, seed, arm in runs]
     start = [logged_iter(log) for log in logs]
     n = preset['pretrain_iters']
