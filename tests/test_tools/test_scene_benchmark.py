@@ -594,3 +594,23 @@ def test_a_data_variant_is_chosen_by_name_recorded_and_keyed(tmp_path):
     assert stage_key('scl', bench.preset, 'f') != stage_key('scl', default, 'f')
     plain = sb.parse_args(['--out', str(tmp_path / 'v2'), '--preset', 'smoke', '--report-only'])
     assert 'data_variant' not in SceneBenchmark(plain).preset  # v2, the default: the committed keys stay valid
+
+
+def test_weight_spread_is_the_mean_weight_std_after_the_warm_up_over_seeds(tmp_path):
+    from scl.benchmarks.scene import report as R
+    curves = {'0': dict(scl=dict(weight_std=[[50, 0.0], [100, 0.0], [150, 0.2], [200, 0.4]]),
+                        scl_crops_only=dict(weight_std=[[150, 0.0], [200, 0.0]]), mocov2=dict(loss=[[50, 5.0]])),
+              '1': dict(scl=dict(weight_std=[[150, 0.5], [200, 0.5]]))}
+    spread = R.weight_spread(curves, ['scl', 'scl_crops_only', 'mocov2'], iters=1000)  # warm-up: 100 iterations
+    assert spread['scl']['mean'] == pytest.approx((0.3 + 0.5) / 2) and spread['scl']['n'] == 2
+    assert spread['scl_crops_only']['mean'] == 0.0 and 'mocov2' not in spread  # logged no weights
+    lines = R._weights(dict(weight_spread=spread), {a: A.ARMS[a].label for a in A.ARMS})
+    assert lines[0] == '## Loss weights after the warm-up'
+    assert any(line.startswith(f'| {A.ARMS["scl"].label} | 0.400') for line in lines)
+    # the step's scalars keep every record; a hook's metric only where it changed
+    work = tmp_path / 'vis_data'
+    work.mkdir()
+    (work / 'scalars.json').write_text('\n'.join(json.dumps(dict(iter=i, loss=5.0, weight_std=0.1, **{'knn/top1': 20.0}))
+                                                 for i in (10, 20, 30)) + '\n')
+    curve = runs.logged_curve(str(tmp_path), runs.CURVE_KEYS)
+    assert len(curve['weight_std']) == 3 and len(curve['loss']) == 3 and curve['knn/top1'] == [(10, 20.0)]

@@ -205,7 +205,8 @@ class SceneBenchmark:
             slot[what] = ev.evaluate_checkpoint(run_model_config(A.config_path(what), wd), ckpt,
                                                 own_source=A.ARMS[what].map_source, seed=seed, keep_maps=6)
             np.savez(osp.join(runs.run_dir(self.out, seed, what, bg), 'val_saliency.npz'), **slot[what].pop('maps'))
-            self.state['curves'].setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(wd)
+            self.state['curves'].setdefault(bg, {}).setdefault(str(seed), {})[what] = runs.logged_curve(
+                wd, runs.CURVE_KEYS)
             walls[f'{what}/pretrain'] = runs.compute_seconds(wd)
         walls[f'{what}/evaluate'] = round(time.time() - t0, 1)
         slot[what]['cache_key'] = self.key(bg, what)
@@ -238,6 +239,8 @@ class SceneBenchmark:
         arms = [a for a in args.arms if any(a in v for v in recs.get('textures', {}).values())]
         labels = {a: A.ARMS[a].label for a in A.ARMS}
         summary = R.summarise(recs, arms)
+        summary['weight_spread'] = R.weight_spread(self.state['curves'].get('textures', {}), arms,
+                                                   self.preset['pretrain_iters'])
         complete = all('linear_top1' in recs.get(bg, {}).get(str(s), {}).get(w, {}) for bg, s, w in self.stages())
         summary['complete'] = complete
         meta = self.results_meta(arms, complete)

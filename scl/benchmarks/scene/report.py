@@ -186,6 +186,34 @@ def summarise(records, arms, background='textures', source_goal=1.5):
     return summary
 
 
+# SaliencyStoreHook's default warm-up: the first 10 % of the iterations train with unit weights.
+WARMUP_FRACTION = 0.1
+
+
+def weight_spread(curves, arms, iters, warmup=WARMUP_FRACTION):
+    """The spread of each arm's loss weights after the warm-up: ``{arm: {'mean', 'std', 'n'}}`` of the per-seed means
+    of the logged ``weight_std`` (the std of a batch's per-pair weights) past ``warmup * iters``; arms whose runs
+    logged none are left out (runs recorded before the benchmark kept the curve). 0 means uniform weights."""
+    per_arm = {}
+    for seed in curves.values():
+        for a in arms:
+            vals = [v for it, v in seed.get(a, {}).get('weight_std', []) if it > warmup * iters]
+            if vals:
+                per_arm.setdefault(a, []).append(float(np.mean(vals)))
+    return {a: mean_std(v) for a, v in per_arm.items()}
+
+
+def _weights(summary, name):
+    spread = summary.get('weight_spread')
+    if not spread:
+        return []
+    return (['## Loss weights after the warm-up', '',
+             'Std of the per-pair loss weights within a batch (batch mean 1), mean over the logged iterations after '
+             'the first 10 % and over seeds: 0 means uniform weights (crops-only arms, beta = 0).', '',
+             '| arm | weight std | seeds |', '| --- | --- | --- |']
+            + [f'| {name[a]} | {_fmt(ms, 3)} | {ms["n"]} |' for a, ms in spread.items()] + [''])
+
+
 def _fmt(ms, digits=1):
     if not ms or not ms['n']:
         return '-'
@@ -369,7 +397,7 @@ def write_markdown(path, records, summary, arms, labels, meta, stress=None, note
     rows = table_rows(per_seed, arms)
     name = {**labels, **ANCHOR_LABELS}
     lines = (_header(summary, meta, seeds) + _validity(summary) + _gates(summary) + _arms(per_seed, rows, name, meta)
-             + _deltas(summary, name) + _localisation(summary, per_seed, rows, name)
+             + _deltas(summary, name) + _localisation(summary, per_seed, rows, name) + _weights(summary, name)
              + (_stress(records, stress, name) if stress else []) + _goal(summary)
              + _per_seed(per_seed, seeds, rows, name))
     lines += ['![results](results.png)', '', '![paired differences](deltas.png)', '', '![curves](curves.png)', '',

@@ -227,6 +227,12 @@ def compute_seconds(work_dir):
     return None if not curve else float(np.mean([t for _, t in curve]) * curve[-1][0])
 
 
+# What the training step logs afresh at every logger record (the rest are hooks' metrics, repeated until they change).
+STEP_SCALARS = ('loss', 'time', 'lr', 'weight_std')
+# What the benchmark keeps of each run's log: the loss, the kNN monitor and the spread of SCL's loss weights.
+CURVE_KEYS = ('loss', 'knn/top1', 'weight_std')
+
+
 def logged_curve(work_dir, keys=('loss', 'knn/top1')):
     """``{key: [(iter, value), ...]}`` from an mmengine work dir's vis_data/scalars.json files (all its runs, a
     resumed run's later records winning); for hook metrics such as ``knn/top1`` only the records where the value
@@ -242,6 +248,6 @@ def logged_curve(work_dir, keys=('loss', 'knn/top1')):
                             found[k][int(rec['iter'])] = float(rec[k])
     out = {k: sorted(v.items()) for k, v in found.items()}
     for k in keys:  # a hook's metric is logged again at every logger record until its next run: keep its runs
-        if k not in ('loss', 'time', 'lr'):
+        if k not in STEP_SCALARS:
             out[k] = [p for i, p in enumerate(out[k]) if i == 0 or p[1] != out[k][i - 1][1]]
     return out
