@@ -91,3 +91,10 @@ def test_pooled_gain_is_the_t_interval_of_every_candidate_seed():
     assert p['excludes_min_gain'] == (mean + half < S.MIN_GAIN)
     assert res['candidates']['a']['gain_interval'][0] == pytest.approx(-0.5)
     assert S.summarise(records({'a': 3.0}, seeds=1))['pooled'] is None
+    # a candidate on which pretraining ends below random initialisation learned nothing: not pooled, never best
+    recs = records({'a': [-2.0, 1.0], 'b': [-1.0, 0.0], 'dead': [5.0, 5.0]})
+    for v in recs['dead']['val'].values():
+        v['shared_point_control']['linear_top1'] = 40.0
+    res = S.summarise(recs)
+    assert res['pooled']['n'] == 4 and res['pooled']['left_out'] == ['dead'] and res['best'] == 'a'
+    assert not res['candidates']['dead']['learns'] and not res['candidates']['dead']['qualifies']

@@ -142,10 +142,14 @@ def summarise(records):
         moco = _paired(val, 'mocov2', 'random_init')
         out.update(oracle_minus_shared_val=gains, oracle_minus_mocov2_val=_paired(val, 'oracle_crops_only', 'mocov2'),
                    mocov2_minus_random_val=moco)
+        learned = _paired(val, 'shared_point_control', 'random_init')
+        # pretraining that ends below random initialisation learned nothing the probe can use: its gains mean nothing
+        out['shared_minus_random_val'] = learned
+        out['learns'] = bool(learned) and float(np.mean(learned)) > 0
         if gains:
             out['mean_gain'] = float(np.mean(gains))
             out['gain_interval'] = _interval(gains)
-            ok = (len(gains) >= MIN_SEEDS and min(gains) > 0 and np.mean(gains) >= MIN_GAIN and moco
+            ok = (out['learns'] and len(gains) >= MIN_SEEDS and min(gains) > 0 and np.mean(gains) >= MIN_GAIN and moco
                   and np.mean(moco) >= MOCO_VALID)
             out['qualifies'] = bool(ok)
             if ok:
@@ -157,7 +161,7 @@ def summarise(records):
         c = candidates[name]
         chosen = dict(name=name, settings=c['settings'], oracle_minus_shared_val=c['oracle_minus_shared_val'],
                       mocov2_minus_random_val=c['mocov2_minus_random_val'], seeds=c['seeds'])
-    piloted = [n for n in candidates if 'mean_gain' in candidates[n]]
+    piloted = [n for n in candidates if 'mean_gain' in candidates[n] and candidates[n]['learns']]
     best = max(piloted, key=lambda n: candidates[n]['mean_gain']) if piloted else None
     return dict(candidates=candidates, chosen=chosen, best=best, pooled=pooled_gain(candidates), pilot_preset=PILOT,
                 criteria=dict(min_gain=MIN_GAIN, min_seeds=MIN_SEEDS, every_seed_positive=True,
@@ -176,13 +180,15 @@ def pooled_gain(candidates):
 
     Each candidate-seed is one paired difference. The candidates differ in their scenes, so this is not any one
     candidate's gain; it says whether the data searched so far can give +``MIN_GAIN`` at all: when the interval's
-    upper end lies below it (``excludes_min_gain``), none of these scenes is near the gain the choice needs."""
-    diffs = [g for c in candidates.values() for g in c.get('oracle_minus_shared_val', [])]
+    upper end lies below it (``excludes_min_gain``), none of these scenes is near the gain the choice needs.
+    Candidates whose shared-point arm ends below random initialisation (nothing learned) are left out."""
+    used = {n: c for n, c in candidates.items() if c.get('oracle_minus_shared_val') and c.get('learns', True)}
+    diffs = [g for c in used.values() for g in c['oracle_minus_shared_val']]
     if len(diffs) < 2:
         return None
     mean, low, high = _interval(diffs)
-    return dict(mean=mean, low=low, high=high, n=len(diffs),
-                candidates=sorted(n for n, c in candidates.items() if c.get('oracle_minus_shared_val')),
+    return dict(mean=mean, low=low, high=high, n=len(diffs), candidates=sorted(used),
+                left_out=sorted(n for n, c in candidates.items() if c.get('oracle_minus_shared_val') and n not in used),
                 excludes_min_gain=bool(high < MIN_GAIN))
 
 
@@ -234,7 +240,9 @@ def write_markdown(path, results):
     if pooled:
         lines += ['', f'Pooled over every piloted candidate and seed ({pooled["n"]} paired differences): '
                   f'{pooled["mean"]:+.2f} [{pooled["low"]:+.2f}, {pooled["high"]:+.2f}]'
-                  + (f'; the interval excludes +{MIN_GAIN}.' if pooled['excludes_min_gain'] else '.')]
+                  + (f'; the interval excludes +{MIN_GAIN}' if pooled['excludes_min_gain'] else '')
+                  + (f' (left out, pretraining ended below random initialisation: {", ".join(pooled["left_out"])})'
+                     if pooled.get('left_out') else '') + '.']
     notes = path[:-3] + '_notes.md'
     if osp.isfile(notes):
         with open(notes) as f:
