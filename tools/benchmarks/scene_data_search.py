@@ -133,7 +133,7 @@ def main(argv=None):
             records.setdefault(name, {}).update({k: v for k, v in rec.items() if k not in records.get(name, {})})
         S.save_records(rec_path, records)
     if args.stage == 'screen':
-        screen(args, records)
+        records = screen(args, records)
     elif args.stage == 'pilot':
         records = pilot(args, records)
     report_dir = args.report_dir or args.out
