@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import time
+from itertools import islice
 
 import numpy as np
 
@@ -50,8 +51,7 @@ def figure_args(argv):
     return out
 
 
-# Measured on 2 cores (docs/benchmarks/throughput.md, the CPU preset, machine seconds per arm-seed of pretraining and
-# evaluation): one run after another with 2 threads 2015, two side by side with one thread each 1618, three 1621.
+# The CPU preset's machine seconds per arm-seed (pretraining and evaluation), as the throughput tool measured them.
 SIDE_BY_SIDE_MEASURED = '2 cores: one run after another with 2 threads, 2015 s of machine time per arm-seed; two ' \
     'side by side with one thread each, 1618 s; three, 1621 s (docs/benchmarks/throughput.md)'
 
@@ -172,7 +172,7 @@ class SceneBenchmark:
             if args.evaluate_only and self.unpretrained(bg, seed, what):
                 continue
             if side_by_side and self.unpretrained(bg, seed, what):
-                batch = [s for s in todo[i:] if not self.done(*s) and self.unpretrained(*s)][:self.jobs]
+                batch = list(islice((s for s in todo[i:] if not self.done(*s) and self.unpretrained(*s)), self.jobs))
                 runs.pretrain_side_by_side(self.out, batch, self.datas, self.preset, self.jobs, self.threads,
                                            keys={(b, s, w): self.key(b, w) for b, s, w in batch})
             self.run_stage(bg, seed, what)
