@@ -115,7 +115,8 @@ def test_markdown_states_validity_intervals_and_notes(tmp_path):
     path = tmp_path / 'results.md'
     R.write_markdown(str(path), RECORDS, s, arms, {a: A.ARMS[a].label for a in A.ARMS}, meta, notes='We tried X.')
     text = path.read_text()
-    assert '**Partial results**' in text and '**The benchmark is valid**' in text
+    assert text.startswith('# Scene benchmark v2: ') and '**Partial results**' in text
+    assert '**The benchmark is valid**' in text
     assert '| linear top-1 % | +12.0 | >= 10 | yes |' in text
     iv = s['paired_deltas']['scl']['linear_top1']
     assert f'| SCL (Grad-CAM saliency) | +2.50 [{iv["low"]:+.2f}, {iv["high"]:+.2f}] **excludes 0** |' in text
@@ -161,13 +162,28 @@ def test_v3_differences_are_taken_against_the_paired_mocov2_with_both_gates(tmp_
     meta = dict(preset='cpu', complete=True, command='x', machine='x', wall_time_s=60.0)
     R.write_markdown(str(tmp_path / 'r.md'), _v3_records(), s, arms, {a: A.ARMS[a].label for a in A.ARMS}, meta)
     text = (tmp_path / 'r.md').read_text()
-    assert 'against **mocov2_paired** (pairing: common_random_numbers)' in text
+    assert text.startswith('# Scene benchmark v3: ') and 'against **mocov2_paired** (pairing: common_random_numbers)' in text
     assert '| can_reward_saliency: oracle_crops_only - MoCo v2, linear top-1 | >= +1, interval excluding 0 | +2.00' in text
 
 
-def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval():
-    s = R.summarise(_v3_records(oracle_gain=(3.0, -1.0, 2.0)), ['mocov2_paired', 'scl', 'oracle_crops_only'])
+def _gate_text(tmp_path, records, arms):
+    s = R.summarise(records, arms)
+    meta = dict(preset='cpu', complete=False, command='x', machine='x', wall_time_s=60.0)
+    R.write_markdown(str(tmp_path / 'r.md'), records, s, arms, {a: A.ARMS[a].label for a in A.ARMS}, meta)
+    return s, (tmp_path / 'r.md').read_text()
+
+
+def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval(tmp_path):
+    s, text = _gate_text(tmp_path, _v3_records(oracle_gain=(3.0, -1.0, 2.0)), ['mocov2_paired', 'scl',
+                                                                               'oracle_crops_only'])
     assert not s['can_reward_saliency']['met']  # mean +1.33, but the interval holds 0
+    assert '**Even perfect saliency does not beat MoCo v2 here**' in text and 'Not decided yet' not in text
+    # two seeds: the gate is not met and the report says it is undecided rather than failed
+    two = _v3_records(oracle_gain=(2.0, 2.5))
+    s, text = _gate_text(tmp_path, two, ['mocov2_paired', 'oracle_crops_only'])
+    assert not s['can_reward_saliency']['met'] and s['can_reward_saliency']['n'] == 2
+    assert 'Not decided yet: the oracle gate reads 2 paired seed(s), and needs at least 3.' in text
+    assert '**Even perfect saliency' not in text
     assert not R.summarise(_v3_records(oracle_gain=(0.5, 0.6, 0.7)),
                            ['mocov2_paired', 'oracle_crops_only'])['can_reward_saliency']['met']  # excludes 0, < 1
     recs = _v3_records()

@@ -243,7 +243,8 @@ def table_rows(per_seed, arms):
 
 
 def _header(summary, meta, seeds):
-    return [f'# Scene benchmark v2: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
+    version = 'v3' if summary.get('pairing') == 'common_random_numbers' else 'v2'  # v3: arms paired with MoCo v2
+    return [f'# Scene benchmark {version}: SCL vs MoCo v2 ({len(seeds)} seed(s), preset `{meta["preset"]}`, backgrounds '
             f'`{summary["background_mode"]}`)', '',
             *([] if meta.get('complete') else ['**Partial results**: not every stage has run yet; n gives the '
                                                'seeds behind each figure.', '']),
@@ -287,8 +288,12 @@ def _gates(summary):
                      f'{"-" if hw is None else f"+-{hw:.2f}"} (n={p.get("n", 0)}) | '
                      f'{"yes" if p.get("met") else "**no**"} |')
     if can is not None and not can['met']:
-        lines += ['', '**Even perfect saliency does not beat MoCo v2 here**: no SCL difference on this data says '
-                  'whether saliency helps.']
+        if can['n'] < MIN_SEEDS:
+            lines += ['', f'Not decided yet: the oracle gate reads {can["n"]} paired seed(s), and needs at least '
+                      f'{MIN_SEEDS}.']
+        else:
+            lines += ['', '**Even perfect saliency does not beat MoCo v2 here**: no SCL difference on this data says '
+                      'whether saliency helps.']
     return lines + ['']
 
 
