@@ -24,10 +24,13 @@ def tiny_data(tmp_path_factory):
 
 
 def same_view_augmentation(views):
-    """A per-view pipeline config with FusedColorJitter read as mmpretrain's ColorJitter (bit for bit the same:
-    tests/test_datasets/test_transforms/test_color.py), for comparing the twins' augmentations."""
+    """A per-view pipeline config with the fused transforms read as mmpretrain's and mmcv's (bit for bit the same:
+    tests/test_datasets/test_transforms/test_color.py and test_grey_flip.py), for comparing the twins' augmentations."""
     import json
-    return json.loads(json.dumps(views).replace('"FusedColorJitter"', '"ColorJitter"'))
+    text = json.dumps(views)
+    for fused in ('ColorJitter', 'RandomGrayscale', 'RandomFlip'):
+        text = text.replace(f'"Fused{fused}"', f'"{fused}"')
+    return json.loads(text)
 
 
 def shrink_selfsup_cfg(cfg, data_root, work_dir, iters=2):

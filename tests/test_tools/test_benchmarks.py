@@ -342,21 +342,24 @@ def test_throughput_benchmark_writes_its_ratios_and_parts(tiny_data, tmp_path):
     assert res['arms']['scl']['saliency_s'] > 0 and res['arms']['mocov2_paired']['saliency_s'] < 1e-3
     assert res['ratios']['data_overhead'] == pytest.approx(res['arms']['scl']['runner_s']
                                                            / res['arms']['scl']['prebuilt_s'])
-    assert {'LoadImageFromFileCached', 'SaliencyCropTransform', 'FusedColorJitter', 'PackInputs'} <= set(res['pipeline'])
+    assert {'LoadImageFromFileCached', 'SaliencyCropTransform', 'FusedColorJitter', 'FusedRandomGrayscale',
+            'FusedRandomFlip', 'PackInputs'} <= set(res['pipeline'])
     assert res['meta']['machine_info']['threads'] == 1 and 'data_overhead' in open(tmp_path / 'throughput.md').read()
 
 
 @pytest.mark.slow
 def test_throughputs_v2_way_runs_an_arm_with_the_pipeline_v2_ran(tiny_data, capsys):
-    """--versus-v2's subprocess: one arm in the Runner, with mmcv's LoadImageFromFile and mmpretrain's ColorJitter
-    in place of the cached loader and the fused jitter."""
+    """--versus-v2's subprocess: one arm in the Runner, with mmcv's LoadImageFromFile, mmpretrain's ColorJitter and
+    mmcv's RandomGrayscale and RandomFlip in place of the cached loader and the fused transforms."""
     tool = load_script('tools/analysis_tools/benchmark_throughput.py')
     args = tool.parse_args(['--one-run', 'scl_crops_only', '--legacy-pipeline', '--data', tiny_data, '--iters', '2',
                             '--warmup', '1', '--threads', '1'])
     cfg = tool.arm_config('scl_crops_only', tiny_data, 'cpu', 3, '/tmp/unused')
-    cfg.merge_from_dict(tool.LEGACY_PIPELINE)
+    from scl.benchmarks.scene.arms import LEGACY_PIPELINE
+    cfg.merge_from_dict(LEGACY_PIPELINE)
     pipe = cfg.train_dataloader.dataset.pipeline
     assert pipe[0]['type'] == 'LoadImageFromFile' and pipe[2]['transforms'][0]['transforms'][0]['type'] == 'ColorJitter'
+    assert [t['type'] for t in pipe[2]['transforms'][1:]] == ['RandomGrayscale', 'RandomFlip']
     assert tool.one_run(args) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['runner_s'] > 0
 

@@ -226,10 +226,6 @@ def write_markdown(path, res):
 # The three arms one seed of benchmark v2 pretrained together with --jobs 3.
 V2_WAY_ARMS = ('mocov2', 'scl', 'scl_crops_only')
 # The SCL pipeline as v2 ran it: mmcv's LoadImageFromFile (a PNG decode every visit) and mmpretrain's ColorJitter.
-LEGACY_PIPELINE = {'train_dataloader.dataset.pipeline.0.type': 'LoadImageFromFile',
-                   'train_dataloader.dataset.pipeline.2.transforms.0.transforms.0.type': 'ColorJitter'}
-
-
 def one_run(args):
     """Runner seconds per iteration (median) of one arm, for --versus-v2's subprocesses; prints JSON."""
     import torch
@@ -242,7 +238,7 @@ def one_run(args):
         cfg = arm_config(args.one_run, osp.abspath(args.data), args.preset, args.warmup + args.iters, tmp,
                          args.workers)
         if args.legacy_pipeline and A.ARMS[args.one_run].config == 'scl':
-            cfg.merge_from_dict(LEGACY_PIPELINE)
+            cfg.merge_from_dict(A.LEGACY_PIPELINE)
         runner = Runner.from_cfg(cfg)
         runner.train()
         times = runner.message_hub.get_scalar('train/time').data[0][args.warmup:]

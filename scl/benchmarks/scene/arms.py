@@ -10,6 +10,14 @@ CONFIGS = dict(
 )
 # SaliencyCropTransform's place in the SCL config's train pipeline.
 _CROP = 'train_dataloader.dataset.pipeline.1'
+# What the SCL config's pipeline used before the throughput issue, as overrides: mmcv's loader and mmpretrain's /
+# mmcv's per-view transforms in place of the cached loader and the fused transforms (the same views bit for bit;
+# tools/analysis_tools/benchmark_throughput.py times the v2 way with them, tests/test_datasets train with both).
+_VIEWS = 'train_dataloader.dataset.pipeline.2.transforms'
+LEGACY_PIPELINE = {'train_dataloader.dataset.pipeline.0.type': 'LoadImageFromFile',
+                   f'{_VIEWS}.0.transforms.0.type': 'ColorJitter',
+                   f'{_VIEWS}.1.type': 'RandomGrayscale',
+                   f'{_VIEWS}.2.type': 'RandomFlip'}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The scene benchmark's pipeline (LoadImageFromFileCached, FusedColorJitter) trains SCL bit for bit like the
-pipeline it replaced (mmcv's LoadImageFromFile, mmpretrain's ColorJitter): the same views, the same weights."""
+"""The scene benchmark's pipeline (LoadImageFromFileCached, FusedColorJitter, FusedRandomGrayscale, FusedRandomFlip)
+trains SCL bit for bit like the pipeline it replaced (mmcv's LoadImageFromFile, mmpretrain's ColorJitter, mmcv's
+RandomGrayscale and RandomFlip): the same views, the same weights."""
 import os.path as osp
 
 import pytest
@@ -9,12 +10,8 @@ from mmengine.runner import Runner
 
 import scl  # noqa: F401
 from conftest import ROOT, shrink_selfsup_cfg
-from scl.benchmarks.scene.arms import CONFIGS
+from scl.benchmarks.scene.arms import CONFIGS, LEGACY_PIPELINE
 
-# What the benchmark's SCL config used before the throughput issue (tools/analysis_tools/benchmark_throughput.py
-# times the v2 way with the same two overrides).
-LEGACY = {'train_dataloader.dataset.pipeline.0.type': 'LoadImageFromFile',
-          'train_dataloader.dataset.pipeline.2.transforms.0.transforms.0.type': 'ColorJitter'}
 
 
 def train(tiny_data, work_dir, legacy, iters=8):
@@ -23,10 +20,12 @@ def train(tiny_data, work_dir, legacy, iters=8):
                              snapshot_lag=2)]
     cfg.randomness = dict(seed=0)
     if legacy:
-        cfg.merge_from_dict(LEGACY)
+        cfg.merge_from_dict(LEGACY_PIPELINE)
     pipe = cfg.train_dataloader.dataset.pipeline
     assert pipe[0]['type'] == ('LoadImageFromFile' if legacy else 'LoadImageFromFileCached')
-    assert pipe[2]['transforms'][0]['transforms'][0]['type'] == ('ColorJitter' if legacy else 'FusedColorJitter')
+    fused = '' if legacy else 'Fused'
+    assert [t['type'] for t in pipe[2]['transforms'][1:]] == [f'{fused}RandomGrayscale', f'{fused}RandomFlip']
+    assert pipe[2]['transforms'][0]['transforms'][0]['type'] == f'{fused}ColorJitter'
     runner = Runner.from_cfg(cfg)
     runner.train()
     loader = runner.train_dataloader.dataset.pipeline.transforms[0]
