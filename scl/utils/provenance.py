@@ -8,14 +8,24 @@ from typing import Dict, Optional
 _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+# The tracked folders whose uncommitted changes make a figure differ from its commit's (a report that a running
+# benchmark rewrites under docs/ does not).
+SOURCE_DIRS = ('scl', 'configs', 'tools')
+
+
 def git_commit(path: str = _REPO) -> str:
-    """The short commit of the source tree holding ``path`` (``'unknown'`` outside a git checkout)."""
+    """The short commit of the source tree holding ``path``, with ``'+dirty'`` when tracked files under
+    :data:`SOURCE_DIRS` differ from it (``'unknown'`` outside a git checkout)."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=path, capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
-        out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=path, capture_output=True, text=True,
-                             timeout=10)
+        commit = git('rev-parse', '--short', 'HEAD')
+        dirty = commit and git('status', '--porcelain', '--untracked-files=no', '--',
+                               *(f':/{d}' for d in SOURCE_DIRS))
     except (OSError, subprocess.SubprocessError):
         return 'unknown'
-    return out.stdout.strip() or 'unknown'
+    return (commit + ('+dirty' if dirty else '')) if commit else 'unknown'
 
 
 def _cpuinfo_field(name: str) -> str:
