@@ -225,7 +225,8 @@ def write_markdown(path, res):
 
 # The three arms one seed of benchmark v2 pretrained together with --jobs 3.
 V2_WAY_ARMS = ('mocov2', 'scl', 'scl_crops_only')
-# The SCL pipeline as v2 ran it: mmcv's LoadImageFromFile (a PNG decode every visit) and mmpretrain's ColorJitter.
+
+
 def one_run(args):
     """Runner seconds per iteration (median) of one arm, for --versus-v2's subprocesses; prints JSON."""
     import torch

@@ -62,7 +62,6 @@ class FusedColorJitter(ColorJitter):
         return results
 
 
-
 @TRANSFORMS.register_module()
 class FusedRandomGrayscale(RandomGrayscale):
     """mmcv's :class:`RandomGrayscale`, the same random draw and the same output bits, at a fraction of its cost.
