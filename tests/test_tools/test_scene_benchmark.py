@@ -352,7 +352,7 @@ def test_the_v3_arm_set_pairs_every_arm_and_runs_mmpretrains_mocov2_on_seed_0_on
     run = sb.stages(3, args.arms)
     assert [s for _, s, w in run if w == 'mocov2'] == [0]
     assert [s for _, s, w in run if w == 'mocov2_paired'] == [0, 1, 2]
-    assert [s for _, s, w in run if w == 'supervised'] == [0]
+    assert [s for _, s, w in run if w == 'supervised'] == [0] and run[-1] == ('textures', 0, 'supervised')
     # v2 keeps every arm on every seed, and an explicit --arms wins over the set
     assert [s for _, s, w in sb.stages(2, A.DEFAULT_ARMS) if w == 'mocov2'] == [0, 1]
     explicit = load_script('tools/benchmarks/scene_benchmark.py').parse_args(['--out', 'x', '--arms', 'scl'])
@@ -478,9 +478,9 @@ def test_side_by_side_pretrains_jobs_arms_at_a_time_and_evaluates_each_batch_bef
     assert events == [('score', (0, 'random_init')), ('pretrain', [(0, 'mocov2'), (0, 'scl')]),
                       ('score', (0, 'mocov2')), ('score', (0, 'scl')),
                       ('pretrain', [(0, 'scl_crops_only'), (1, 'mocov2')]), ('score', (0, 'scl_crops_only')),
-                      ('score', (0, 'supervised')), ('score', (1, 'random_init')), ('score', (1, 'mocov2')),
+                      ('score', (1, 'random_init')), ('score', (1, 'mocov2')),
                       ('pretrain', [(1, 'scl'), (1, 'scl_crops_only')]), ('score', (1, 'scl')),
-                      ('score', (1, 'scl_crops_only'))]
+                      ('score', (1, 'scl_crops_only')), ('score', (0, 'supervised'))]
 
 
 def test_invocations_sharing_a_records_file_keep_each_others_stages(tmp_path):

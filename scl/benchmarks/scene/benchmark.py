@@ -22,13 +22,14 @@ DEFAULT_VARIANT = 'v2'  # the data search's name of the benchmark's own data
 
 def stages(seeds, arms, stress=None, stress_seeds=1):
     """(background, seed, what) in run order; ``what`` is an arm, 'random_init' or 'supervised' (seed 0 only, as
-    are :func:`~scl.benchmarks.scene.arms.reference_arms`)."""
+    are :func:`~scl.benchmarks.scene.arms.reference_arms`). The supervised anchor (about an hour of CPU, and no
+    paired difference needs it) comes after every seed's arms, so that a run cut short has whole paired seeds."""
     out, reference = [], A.reference_arms(arms)
     for seed in range(seeds):
         out += [('textures', seed, 'random_init')] + [('textures', seed, a) for a in arms
                                                        if seed == 0 or a not in reference]
-        if seed == 0:
-            out.append(('textures', 0, 'supervised'))
+    if seeds:
+        out.append(('textures', 0, 'supervised'))
     if stress:
         for seed in range(stress_seeds):
             out += [(stress, seed, w) for w in ('random_init', 'mocov2', 'scl')]
