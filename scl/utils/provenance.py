@@ -28,6 +28,15 @@ def git_commit(path: str = _REPO) -> str:
     return (commit + ('+dirty' if dirty else '')) if commit else 'unknown'
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: a batch scheduler's or a container's share of the
+    machine, which ``os.cpu_count()`` does not see), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity call on this platform
+        return os.cpu_count() or 1
+
+
 def _cpuinfo_field(name: str) -> str:
     if not osp.isfile('/proc/cpuinfo'):
         return ''
@@ -54,7 +63,7 @@ def machine(threads: Optional[int] = None) -> dict:
     """The machine and configuration a figure was measured on: CPU model and count, whether it has avx512_bf16,
     torch threads (``threads``, default torch's current count), Python, torch, the GPU (or None) and the commit."""
     import torch
-    return dict(cpu=_cpuinfo_field('model name') or platform.processor() or platform.machine(), cpus=os.cpu_count(),
+    return dict(cpu=_cpuinfo_field('model name') or platform.processor() or platform.machine(), cpus=usable_cpus(),
                 threads=threads if threads is not None else torch.get_num_threads(),
                 python=platform.python_version(), torch=torch.__version__, commit=git_commit(),
                 avx512_bf16='avx512_bf16' in _cpuinfo_field('flags').split(),

@@ -2,7 +2,6 @@
 scipy computed another way, the arms' isolation, strict loading, and a tiny end-to-end run that resumes."""
 import glob
 import json
-import math
 import os
 import os.path as osp
 
@@ -29,7 +28,7 @@ def test_paired_interval_matches_scipy_and_a_hand_value():
     assert (iv['low'], iv['high']) == pytest.approx((2 - 2.48414, 2 + 2.48414), abs=1e-4)
     assert not R.excludes_zero(iv) and R.excludes_zero(R.paired_interval([2.0, 2.5, 3.0], [0.0, 0.0, 0.0]))
     one = R.paired_interval([5.0], [1.0])  # one seed: no interval
-    assert one['mean'] == 4.0 and math.isinf(one['low']) and not R.excludes_zero(one)
+    assert one['mean'] == 4.0 and one['low'] is None and one['high'] is None and not R.excludes_zero(one)
 
 
 def test_validity_needs_both_margins():
@@ -70,7 +69,7 @@ def test_summary_has_every_field_and_reads_the_goal_from_intervals():
     assert s['goal']['localisation_scl']['met'] and s['localisation_scl_store'] == pytest.approx(1.45)
     # a one-seed arm has a mean difference but no interval, so it never counts
     crops = s['paired_deltas']['scl_crops_only']['linear_top1']
-    assert crops['n'] == 1 and crops['mean'] == -1.0 and math.isinf(crops['high'])
+    assert crops['n'] == 1 and crops['mean'] == -1.0 and crops['high'] is None
 
 
 def test_an_interval_from_two_seeds_is_never_read_as_a_result():
@@ -151,7 +150,7 @@ def test_v3_differences_are_taken_against_the_paired_mocov2_with_both_gates(tmp_
     assert oracle['n'] == 3 and oracle['linear'][0] == pytest.approx(2.0)
     assert s['paired_sd']['oracle_crops_only']['linear'] == pytest.approx(np.std([2.0, 1.5, 2.5], ddof=1))
     assert oracle['linear'][1] > 0 and oracle['1pct'] == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0)]
-    assert s['arms_vs_mocov2']['mocov2']['n'] == 1 and math.isinf(s['arms_vs_mocov2']['mocov2']['linear'][2])
+    assert s['arms_vs_mocov2']['mocov2']['n'] == 1 and s['arms_vs_mocov2']['mocov2']['linear'][2] is None
     assert s['paired_sd']['mocov2']['linear'] is None  # one seed: no spread
     can = s['can_reward_saliency']
     assert can['met'] and can['arm'] == 'oracle_crops_only' and can['measured'] == pytest.approx(2.0)
@@ -183,7 +182,12 @@ def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval(
     s, text = _gate_text(tmp_path, two, ['mocov2_paired', 'oracle_crops_only'])
     assert not s['can_reward_saliency']['met'] and s['can_reward_saliency']['n'] == 2
     assert 'Not decided yet: the oracle gate reads 2 paired seed(s), and needs at least 3.' in text
-    assert '**Even perfect saliency' not in text
+    assert '**Even perfect saliency' not in text and '(n=2) | not decided (3 seeds needed) |' in text
+    # one seed: no interval, written as such, and results.json's fields stay strict JSON (null, not Infinity)
+    s, text = _gate_text(tmp_path, _v3_records(oracle_gain=(-1.0, )), ['mocov2_paired', 'oracle_crops_only'])
+    assert '| -1.00 no interval (n=1) | not decided (3 seeds needed) |' in text
+    assert s['can_reward_saliency']['ci95'] == [None, None]
+    json.dumps([s['can_reward_saliency'], s['arms_vs_mocov2'], s['paired_deltas']], allow_nan=False)
     assert not R.summarise(_v3_records(oracle_gain=(0.5, 0.6, 0.7)),
                            ['mocov2_paired', 'oracle_crops_only'])['can_reward_saliency']['met']  # excludes 0, < 1
     recs = _v3_records()

@@ -10,6 +10,7 @@ import numpy as np
 
 from scl.utils.errors import ConfigError
 from scl.utils.fileio import atomic_write_json, atomic_write_text
+from scl.utils.provenance import usable_cpus
 from . import arms as A
 from . import data as D
 from . import report as R
@@ -61,12 +62,12 @@ def default_jobs(preset_name, cpus=None):
     """Runs pretrained side by side unless ``--jobs`` says otherwise: one per core (at most 4) for the CPU preset,
     where a single small run leaves cores idle; one at a time for the others (the GPU preset's run fills its GPU, the
     smoke preset is for tests)."""
-    return max(1, min(4, cpus or os.cpu_count() or 1)) if preset_name == 'cpu' else 1
+    return max(1, min(4, cpus or usable_cpus())) if preset_name == 'cpu' else 1
 
 
 def warn_oversubscribed(jobs, n_runs, cpus=None):
     """Say what running more pretraining runs side by side than there are CPU cores costs (measured)."""
-    cpus = cpus or os.cpu_count() or 1
+    cpus = cpus or usable_cpus()
     side_by_side = min(jobs, n_runs)
     if side_by_side > cpus:
         print(f'note: --jobs {jobs} runs {side_by_side} pretrainings side by side on {cpus} CPU cores, one thread '

@@ -21,8 +21,8 @@ PAIRED_BASELINE = 'mocov2_paired'
 def paired_interval(a, b, level=0.95):
     """Mean of the paired differences ``a[i] - b[i]`` and its two-sided t-interval.
 
-    Returns ``dict(mean, low, high, n, diffs)``; with one pair the interval is unbounded (``-inf``, ``inf``): one
-    seed gives no interval.
+    Returns ``dict(mean, low, high, n, diffs)``; with one pair ``low`` and ``high`` are None: one seed gives no
+    interval (None is ``null`` in results.json, which an unbounded float would make invalid JSON).
     """
     from scipy import stats
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
@@ -30,7 +30,7 @@ def paired_interval(a, b, level=0.95):
         raise ValueError(f'need one or more paired values, got shapes {np.shape(a)} and {np.shape(b)}')
     mean = float(d.mean())
     if len(d) < 2:
-        low, high = -float('inf'), float('inf')
+        low = high = None
     else:
         half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
         low, high = mean - half, mean + half
@@ -90,7 +90,7 @@ def baseline_of(arms):
 
 
 def _half_width(iv):
-    return None if iv is None or not np.isfinite(iv['high']) else float((iv['high'] - iv['low']) / 2)
+    return None if iv is None or iv['high'] is None else float((iv['high'] - iv['low']) / 2)
 
 
 def gates(deltas, baseline):
@@ -278,9 +278,11 @@ def _gates(summary):
         lines.append(f'| can_reward_saliency: {CAN_REWARD["arm"]} - MoCo v2, linear top-1 | '
                      f'>= +{CAN_REWARD["linear_top1"]:g}, interval excluding 0 | not run | - |')
     else:
+        low, high = can['ci95']
+        interval = 'no interval' if low is None else f'[{low:+.2f}, {high:+.2f}]'
+        met = 'yes' if can['met'] else f'not decided ({MIN_SEEDS} seeds needed)' if can['n'] < MIN_SEEDS else '**no**'
         lines.append(f'| can_reward_saliency: {can["arm"]} - MoCo v2, linear top-1 | >= +{can["target"]:g}, '
-                     f'interval excluding 0 | {can["measured"]:+.2f} [{can["ci95"][0]:+.2f}, {can["ci95"][1]:+.2f}] '
-                     f'(n={can["n"]}) | {"yes" if can["met"] else "**no**"} |')
+                     f'interval excluding 0 | {can["measured"]:+.2f} {interval} (n={can["n"]}) | {met} |')
     for k, target in PRECISE.items():
         p = (precise or {}).get(k) or {}
         hw = p.get('half_width')
@@ -484,7 +486,7 @@ def plot_deltas(path, summary, labels):
             if iv is None:
                 continue
             ax.scatter(iv['diffs'], [i] * len(iv['diffs']), s=10, color='tab:grey', alpha=0.6)
-            if np.isfinite(iv['low']):
+            if iv['low'] is not None:
                 ax.plot([iv['low'], iv['high']], [i, i], color='tab:red' if excludes_zero(iv) else 'k', lw=1.5)
             ax.scatter([iv['mean']], [i], color='k', marker='D', s=20)
         ax.axvline(0, color='grey', lw=1)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from scl.utils.fileio import atomic_write_text
+from scl.utils.provenance import usable_cpus
 
 from .arms import ARMS, config_path, repo_root
 
@@ -186,7 +187,7 @@ def shared_threads(jobs, cpus=None):
     """OpenMP threads for every run of an invocation that pretrains up to ``jobs`` runs at a time: the CPUs shared
     out among ``jobs``, at least 1 each. The same for a run that happens to be left alone, so that every arm of a
     benchmark runs in one thread configuration (threads alone move losses in the third decimal)."""
-    return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
+    return max(1, (cpus or usable_cpus()) // max(1, jobs))
 
 
 def pretrain_side_by_side(out, runs, datas, preset, jobs, threads=None, poll_s=10.0, keys=None):

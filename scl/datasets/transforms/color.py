@@ -1,6 +1,6 @@
 """Per-view augmentation at the cost of small views: mmpretrain's ``ColorJitter`` (Pillow backend), mmcv's
 ``RandomGrayscale`` and ``RandomFlip``, bit for bit with the same random draws."""
-from typing import Dict
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -132,5 +132,5 @@ class FusedRandomFlip(RandomFlip):
         self._directions, self._cdf = directions, cdf
 
     @cache_randomness
-    def _choose_direction(self) -> str:
+    def _choose_direction(self) -> Optional[str]:
         return self._directions[int(self._cdf.searchsorted(np.random.random_sample(), side='right'))]
