@@ -183,9 +183,12 @@ def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval(
     assert not s['can_reward_saliency']['met'] and s['can_reward_saliency']['n'] == 2
     assert 'Not decided yet: the oracle gate reads 2 paired seed(s), and needs at least 3.' in text
     assert '**Even perfect saliency' not in text and '(n=2) | not decided (3 seeds needed) |' in text
+    # what the missing seed would need: 3 x 1.0 - (2.0 + 2.5) = -1.5
+    assert 'the 1 seed(s) still to run would have to average -1.50 (the seeds so far: +2.00, +2.50)' in text
     # one seed: no interval, written as such, and results.json's fields stay strict JSON (null, not Infinity)
     s, text = _gate_text(tmp_path, _v3_records(oracle_gain=(-1.0, )), ['mocov2_paired', 'oracle_crops_only'])
     assert '| -1.00 no interval (n=1) | not decided (3 seeds needed) |' in text
+    assert 'the 2 seed(s) still to run would have to average +2.00 (the seeds so far: -1.00)' in text
     assert s['can_reward_saliency']['ci95'] == [None, None]
     json.dumps([s['can_reward_saliency'], s['arms_vs_mocov2'], s['paired_deltas']], allow_nan=False)
     assert not R.summarise(_v3_records(oracle_gain=(0.5, 0.6, 0.7)),

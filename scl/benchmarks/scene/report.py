@@ -100,7 +100,7 @@ def gates(deltas, baseline):
     can = None
     if oracle is not None:
         can = dict(arm=CAN_REWARD['arm'], baseline=baseline, target=CAN_REWARD['linear_top1'], measured=oracle['mean'],
-                   ci95=[oracle['low'], oracle['high']], n=oracle['n'],
+                   ci95=[oracle['low'], oracle['high']], n=oracle['n'], diffs=oracle['diffs'],
                    met=bool(oracle['mean'] >= CAN_REWARD['linear_top1'] and excludes_zero(oracle)))
     scl = deltas.get('scl', {})
     precise = {}
@@ -291,8 +291,12 @@ def _gates(summary):
                      f'{"yes" if p.get("met") else "**no**"} |')
     if can is not None and not can['met']:
         if can['n'] < MIN_SEEDS:
+            left = MIN_SEEDS - can['n']
+            need = (MIN_SEEDS * can['target'] - can['n'] * can['measured']) / left
             lines += ['', f'Not decided yet: the oracle gate reads {can["n"]} paired seed(s), and needs at least '
-                      f'{MIN_SEEDS}.']
+                      f'{MIN_SEEDS}. To reach +{can["target"]:g} on {MIN_SEEDS} seeds, the {left} seed(s) still to '
+                      f'run would have to average {need:+.2f} (the seeds so far: '
+                      + ', '.join(f'{d:+.2f}' for d in can.get('diffs', [])) + ').']
         else:
             lines += ['', '**Even perfect saliency does not beat MoCo v2 here**: no SCL difference on this data says '
                       'whether saliency helps.']
