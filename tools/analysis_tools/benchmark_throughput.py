@@ -7,8 +7,9 @@ For the SCL arm (Grad-CAM, saliency crops and weights) and the paired MoCo v2 ar
 crops, no saliency), each with the scene benchmark's CPU preset (batch 32, queue 256, 64 px views, no loader
 workers) on ``--data`` (a build_scene_dataset folder; the demo data has the benchmark's scene size):
 
-- the data pipeline, transform by transform, on ``--samples`` samples (decode, crop, each view augmentation,
-  packing) and the collate of a batch;
+- SCL's data path in its own Runner run (``--warmup`` + ``--iters`` iterations, no loader workers): each transform
+  (decode, crop, each view augmentation, packing) and the per-sample stream seeding, per sample, beside the loader's
+  whole wait and the rest of it (copies, dataset, sampler, collate);
 - ``--iters`` Runner iterations (after ``--warmup``), alternating the two arms ``--rounds`` times: seconds per
   iteration, of which mmengine's ``data_time`` (waiting for the loader);
 - the same iterations on batches pre-built in memory: ``train_step`` split into forward (the loss), backward,
@@ -39,7 +40,6 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=10,
                    help="untimed iterations first (allocator; the demo's 300 scenes all decoded and cached)")
     p.add_argument('--rounds', type=int, default=2, help='alternating rounds of the two arms')
-    p.add_argument('--samples', type=int, default=64, help='samples timed through the pipeline')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--workers', type=int, help="loader workers (default: the preset's)")
     p.add_argument('--versus-v2', action='store_true',
@@ -78,41 +78,74 @@ def arm_config(arm, data, preset, iters, work_dir, workers=None):
 
 
 class Timed:
-    """A transform that adds its wall time to ``totals[name]``."""
+    """A callable (a transform, a seeding function) that adds its wall time to ``totals[name]``."""
 
-    def __init__(self, transform, name, totals):
-        self.transform, self.name, self.totals = transform, name, totals
+    def __init__(self, fn, name, totals):
+        self.fn, self.name, self.totals = fn, name, totals
 
-    def __call__(self, results):
+    def __call__(self, *args, **kwargs):
         t0 = time.perf_counter()
-        out = self.transform(results)
+        out = self.fn(*args, **kwargs)
         self.totals[self.name] = self.totals.get(self.name, 0.0) + time.perf_counter() - t0
         return out
 
 
-def time_pipeline(dataset, samples):
-    """Seconds per sample of each leaf transform (views summed), and of the whole pipeline, on a second visit of the
-    samples."""
+# Where the per-sample random streams are seeded outside a transform's own time: the dataset (the sample's stream)
+# and the view wrapper (each view's). SaliencyCropTransform seeds its crop stream inside its own row.
+SEEDING_MODULES = ('scl.datasets.scene_dataset', 'scl.datasets.transforms.wrappers')
+SEEDING = 'stream seeding (sample, views)'
+LOADER_WAIT = 'loader wait per sample (Runner)'
+REST = 'rest of the loader wait'
+
+
+def time_data_path(args, tmp):
+    """SCL's data path timed inside the real Runner (keyed sampler, per-sample streams, saliency store; no loader
+    workers, so that all of it runs in this process), after ``--warmup`` iterations (the scenes decoded and cached):
+    seconds per sample of each leaf transform (views summed) and of the stream seeding, the loader's wait per sample
+    (mmengine's data_time, mean / batch), and the rest of that wait (the view wrapper's copies, the dataset's
+    bookkeeping, the sampler, the collate)."""
+    import importlib
+
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
     from scl.datasets.transforms import iter_transforms
 
     def is_wrapper(t):
         return any(hasattr(t, a) for a in ('transforms', 'pipeline', 'pipelines'))
 
+    cfg = arm_config('scl', osp.abspath(args.data), args.preset, args.warmup + args.iters, osp.join(tmp, 'data'),
+                     workers=0)
+    runner = Runner.from_cfg(cfg)
+    dataset = runner.train_loop.dataloader.dataset
     totals = {}
-    # mmengine's and mmcv's Compose alike keep their transforms in a list
+    # mmengine's and mmcv's Compose alike keep their transforms in a list. The leaves keep their identity (their
+    # ``transform`` is timed in place): SaliencyStoreHook finds SaliencyCropTransform by its type to attach the store.
     for compose in [t for t in iter_transforms(dataset.pipeline) if isinstance(getattr(t, 'transforms', None), list)]:
-        compose.transforms = [t if is_wrapper(t) else Timed(t, type(t).__name__, totals) for t in compose.transforms]
-    for i in range(samples):  # a first visit, untimed: what the benchmark times is its steady state, in which
-        dataset[i % len(dataset)]  # every scene has been seen (and decoded, by a caching loader) before
-    totals.clear()
-    t0 = time.perf_counter()
-    batch = [dataset[i % len(dataset)] for i in range(samples)]
-    whole = time.perf_counter() - t0
-    from mmengine.dataset import default_collate
-    t0 = time.perf_counter()
-    default_collate(batch[:32])
+        for t in compose.transforms:
+            if not is_wrapper(t):
+                t.transform = Timed(t.transform, type(t).__name__, totals)
+
+    class StartTiming(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 == args.warmup:
+                totals.clear()
+
+    runner.register_hook(StartTiming(), priority='LOWEST')
+    modules = [importlib.import_module(m) for m in SEEDING_MODULES]
+    seeders = [m.seed_streams for m in modules]
+    for m, fn in zip(modules, seeders):
+        m.seed_streams = Timed(fn, SEEDING, totals)
+    try:
+        runner.train()
+    finally:
+        for m, fn in zip(modules, seeders):
+            m.seed_streams = fn
+    samples = args.iters * runner.train_loop.dataloader.batch_size
     out = {name: s / samples for name, s in totals.items()}
-    out.update(pipeline_total=whole / samples, collate_per_batch=time.perf_counter() - t0)
+    waits = runner.message_hub.get_scalar('train/data_time').data[0][args.warmup:]
+    out[LOADER_WAIT] = statistics.mean(waits) / runner.train_loop.dataloader.batch_size
+    out[REST] = out[LOADER_WAIT] - sum(v for k, v in out.items() if k != LOADER_WAIT)
     return out
 
 
@@ -191,7 +224,7 @@ def write_markdown(path, res):
                        ('backward_s', 'backward'), ('step_s', 'optimiser step'),
                        ('saliency_s', 'saliency update (after the backward)'), ('checkpoint_s', 'one checkpoint')):
         lines.append(f'| {label} | ' + ' | '.join(f'{res["arms"][a][key]:.4f}' for a in ARMS) + ' |')
-    lines += ['', '## The data pipeline (seconds per sample, SCL; views summed)', '', '| transform | s |',
+    lines += ['', '## The data path (seconds per sample, SCL, in the Runner; views summed)', '', '| part | s |',
               '| --- | --- |']
     lines += [f'| {k} | {v:.5f} |' for k, v in p.items()]
     v2 = res.get('versus_v2')
@@ -324,11 +357,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for r, arm in tqdm([(r, a) for r in range(args.rounds) for a in ARMS], desc='throughput', unit='run'):
             runs[arm].append(runner_round(arm, args, osp.join(tmp, str(r))))
-        from mmengine.registry import DATASETS
-        from mmengine.registry import init_default_scope
-        init_default_scope('mmpretrain')
-        cfg = arm_config('scl', osp.abspath(args.data), args.preset, 1, tmp)
-        pipeline = time_pipeline(DATASETS.build(cfg.train_dataloader.dataset), args.samples)
+        pipeline = time_data_path(args, tmp)
     arms = {a: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for a, rounds in runs.items()}
     ratios = dict(data_overhead=arms['scl']['runner_s'] / arms['scl']['prebuilt_s'],
                   scl_over_mocov2=arms['scl']['runner_s'] / arms['mocov2_paired']['runner_s'])
