@@ -85,9 +85,10 @@ class Timed:
 
     def __call__(self, *args, **kwargs):
         t0 = time.perf_counter()
-        out = self.fn(*args, **kwargs)
-        self.totals[self.name] = self.totals.get(self.name, 0.0) + time.perf_counter() - t0
-        return out
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.totals[self.name] = self.totals.get(self.name, 0.0) + time.perf_counter() - t0
 
 
 # Where the per-sample random streams are seeded outside a transform's own time: the dataset (the sample's stream)
@@ -176,22 +177,10 @@ def prebuilt_parts(runner, args):
     batches = [next(loader) for _ in range(min(args.iters, 8))]
     parts = dict(forward_s=0.0, backward_s=0.0, step_s=0.0, saliency_s=0.0)
 
-    def timed(obj, name, part):
-        fn = getattr(obj, name)
-
-        def wrapper(*a, **k):
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                parts[part] += time.perf_counter() - t0
-        setattr(obj, name, wrapper)
-
-    timed(model, 'loss', 'forward_s')
-    timed(optim, 'backward', 'backward_s')
-    timed(optim, 'step', 'step_s')
-    if hasattr(model, 'apply_pending_saliency'):
-        timed(model, 'apply_pending_saliency', 'saliency_s')
+    for obj, name, part in ((model, 'loss', 'forward_s'), (optim, 'backward', 'backward_s'), (optim, 'step', 'step_s'),
+                            (model, 'apply_pending_saliency', 'saliency_s')):
+        if hasattr(obj, name):
+            setattr(obj, name, Timed(getattr(obj, name), part, parts))
     steps = []
     for i in range(args.warmup + args.iters):
         if i == args.warmup:

@@ -296,7 +296,7 @@ def _gates(summary):
             lines += ['', f'Not decided yet: the oracle gate reads {can["n"]} paired seed(s), and needs at least '
                       f'{MIN_SEEDS}. To reach +{can["target"]:g} on {MIN_SEEDS} seeds, the {left} seed(s) still to '
                       f'run would have to average {need:+.2f} (the seeds so far: '
-                      + ', '.join(f'{d:+.2f}' for d in can.get('diffs', [])) + ').']
+                      + ', '.join(f'{d:+.2f}' for d in can['diffs']) + ').']
         else:
             lines += ['', '**Even perfect saliency does not beat MoCo v2 here**: no SCL difference on this data says '
                       'whether saliency helps.']
