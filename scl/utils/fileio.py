@@ -2,6 +2,7 @@
 import contextlib
 import fcntl
 import json
+import math
 import os
 import os.path as osp
 import tempfile
@@ -25,8 +26,23 @@ def atomic_write_text(path, text):
         raise
 
 
-def atomic_write_json(path, obj, **kwargs):
-    """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)``."""
+def finite_json(obj):
+    """``obj`` with every NaN or infinite float (numpy's included) replaced by None, recursively through dicts,
+    lists and tuples: what strict JSON readers (jq, JavaScript, ``json.loads(..., parse_constant=...)``) accept."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):  # numpy's float64 is a float
+        return None
+    return obj
+
+
+def atomic_write_json(path, obj, finite=False, **kwargs):
+    """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)``. ``finite=True`` writes strict JSON, NaN and
+    infinities as ``null`` (:func:`finite_json`), for the records people publish and parse with other tools."""
+    if finite:
+        obj, kwargs = finite_json(obj), dict(kwargs, allow_nan=False)
     atomic_write_text(path, json.dumps(obj, **kwargs))
 
 

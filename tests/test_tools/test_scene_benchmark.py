@@ -191,6 +191,15 @@ def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval(
     assert 'the 2 seed(s) still to run would have to average +2.00 (the seeds so far: -1.00)' in text
     assert s['can_reward_saliency']['ci95'] == [None, None]
     json.dumps([s['can_reward_saliency'], s['arms_vs_mocov2'], s['paired_deltas']], allow_nan=False)
+    gate_only = _v3_records(oracle_gain=(-1.0, -1.0))
+    for seed in gate_only['textures'].values():
+        del seed['scl']
+    counts = R.summarise(gate_only, ['mocov2_paired', 'oracle_crops_only'])
+    assert counts['seeds'] == 0 and counts['seeds_baseline'] == 2  # no SCL arm ran; MoCo v2 on two seeds
+    assert s['supervised_linear_top1'] != s['supervised_linear_top1']  # no anchor: NaN here, null in results.json
+    from scl.utils.fileio import finite_json
+    assert finite_json(s)['supervised_linear_top1'] is None
+    json.dumps(finite_json(s), allow_nan=False)
     assert not R.summarise(_v3_records(oracle_gain=(0.5, 0.6, 0.7)),
                            ['mocov2_paired', 'oracle_crops_only'])['can_reward_saliency']['met']  # excludes 0, < 1
     recs = _v3_records()

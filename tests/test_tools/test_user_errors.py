@@ -94,6 +94,20 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     assert json.load(open(path)) == dict(old=True)
 
 
+def test_published_json_is_strict_json_with_null_for_missing_figures(tmp_path):
+    from scl.utils.fileio import atomic_write_json, finite_json
+    obj = dict(mean=np.float64('nan'), ci=(float('-inf'), 2.5), rows=[dict(x=float('inf'), n=3)], ok=1.0)
+    assert finite_json(obj) == dict(mean=None, ci=[None, 2.5], rows=[dict(x=None, n=3)], ok=1.0)
+    path = str(tmp_path / 'results.json')
+    atomic_write_json(path, obj, finite=True, indent=1)
+
+    def refuse(token):  # what a strict parser (jq, JavaScript's JSON.parse) does with NaN / Infinity
+        raise ValueError(token)
+    assert json.loads(open(path).read(), parse_constant=refuse)['ci'] == [None, 2.5]
+    atomic_write_json(path, obj)  # the default keeps Python's round trip for internal records
+    assert 'NaN' in open(path).read()
+
+
 @pytest.mark.slow
 def test_fault_drill_writes_its_rows(tmp_path):
     from conftest import load_script

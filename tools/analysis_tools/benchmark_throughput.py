@@ -364,7 +364,7 @@ def main(argv=None):
     print(json.dumps(dict(ratios=ratios, arms=arms), indent=1))
     if args.json:
         from scl.utils.fileio import atomic_write_json
-        atomic_write_json(args.json, res, indent=1)
+        atomic_write_json(args.json, res, indent=1, finite=True)
     if args.markdown:
         write_markdown(args.markdown, res)
     return 0

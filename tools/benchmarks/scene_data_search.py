@@ -139,7 +139,7 @@ def main(argv=None):
     report_dir = args.report_dir or args.out
     os.makedirs(report_dir, exist_ok=True)
     results = S.summarise(records)
-    atomic_write_json(osp.join(report_dir, 'search.json'), results, indent=1)
+    atomic_write_json(osp.join(report_dir, 'search.json'), results, indent=1, finite=True)
     S.write_markdown(osp.join(report_dir, 'search.md'), results)
     print(f'wrote {report_dir}/search.json and search.md; chosen: {results["chosen"] and results["chosen"]["name"]}')
     return 0

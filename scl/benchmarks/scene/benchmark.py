@@ -250,7 +250,7 @@ class SceneBenchmark:
         results = dict(summary=summary, meta=meta, per_seed=recs.get('textures', {}),
                        stress={args.stress: recs.get(args.stress, {})} if args.stress else {},
                        curves=curves, wall_times_s=self.state['wall_times_s'])
-        atomic_write_json(osp.join(report_dir, 'results.json'), results, indent=1)
+        atomic_write_json(osp.join(report_dir, 'results.json'), results, indent=1, finite=True)
         notes = open(args.notes).read() if args.notes else None
         R.write_markdown(osp.join(report_dir, 'results.md'), recs, summary, arms, labels, meta, args.stress, notes)
         # for the model zoo pages (configs/*/README.md)

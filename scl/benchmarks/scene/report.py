@@ -157,7 +157,8 @@ def summarise(records, arms, background='textures', source_goal=1.5):
     summary = dict(
         background_mode=background,
         seeds=len([s for s in per_seed if 'linear_top1' in per_seed[s].get('scl', {})
-                   and 'linear_top1' in per_seed[s].get(base, {})]),
+                   and 'linear_top1' in per_seed[s].get(base, {})]),  # behind SCL - MoCo v2, the headline
+        seeds_baseline=len([s for s in per_seed if 'linear_top1' in per_seed[s].get(base, {})]),  # MoCo v2 ran
         random_init_linear_top1=r['linear_top1']['mean'], random_init_1pct_top1=r['top1_1pct']['mean'],
         supervised_linear_top1=sup['linear_top1']['mean'], supervised_1pct_top1=sup['top1_1pct']['mean'],
         mocov2_linear_top1=m['linear_top1']['mean'], mocov2_1pct_top1=m['top1_1pct']['mean'],
