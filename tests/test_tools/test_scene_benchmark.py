@@ -188,6 +188,7 @@ def test_the_gates_fail_on_a_small_or_uncertain_oracle_gain_and_a_wide_interval(
     # one seed: no interval, written as such, and results.json's fields stay strict JSON (null, not Infinity)
     s, text = _gate_text(tmp_path, _v3_records(oracle_gain=(-1.0, )), ['mocov2_paired', 'oracle_crops_only'])
     assert '| -1.00 no interval (n=1) | not decided (3 seeds needed) |' in text
+    assert '| - (n=0) | not run (no SCL arm) |' in text  # precise: no SCL arm ran, which is not a failed gate
     assert 'the 2 seed(s) still to run would have to average +2.00 (the seeds so far: -1.00)' in text
     assert s['can_reward_saliency']['ci95'] == [None, None]
     json.dumps([s['can_reward_saliency'], s['arms_vs_mocov2'], s['paired_deltas']], allow_nan=False)

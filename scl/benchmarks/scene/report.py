@@ -287,9 +287,9 @@ def _gates(summary):
     for k, target in PRECISE.items():
         p = (precise or {}).get(k) or {}
         hw = p.get('half_width')
+        met = 'yes' if p.get('met') else 'not run (no SCL arm)' if not p.get('n') else '**no**'
         lines.append(f'| precise: half-width of SCL - MoCo v2, {METRICS[k]} | <= {target:g} (n >= {MIN_SEEDS}) | '
-                     f'{"-" if hw is None else f"+-{hw:.2f}"} (n={p.get("n", 0)}) | '
-                     f'{"yes" if p.get("met") else "**no**"} |')
+                     f'{"-" if hw is None else f"+-{hw:.2f}"} (n={p.get("n", 0)}) | {met} |')
     if can is not None and not can['met']:
         if can['n'] < MIN_SEEDS:
             left = MIN_SEEDS - can['n']
