@@ -17,7 +17,7 @@ its loss weights and the shared crop point) with ``tools/train.py`` on the scene
 ``--stress photos`` adds MoCo v2 and SCL on the v1 photo backgrounds (``--stress-seeds``, default 1). Re-running the
 same command resumes: finished stages are read from ``<out>/records.json`` and an interrupted pretraining run resumes
 from its last checkpoint. On a machine without that working directory, ``--records-from
-docs/benchmarks/scene/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
+docs/benchmarks/scene/v3/results.json`` takes the committed run's finished stages and runs only the rest (a stage is
 taken only under the same cache key: the preset values it depends on, its resolved config and the data's content
 fingerprint, ``scl.benchmarks.scene.records.stage_key``; the anchors survive a longer pretraining schedule).
 ``--evaluate-only`` scores what has finished and pretrains nothing (e.g. while another invocation pretrains);
@@ -66,7 +66,7 @@ def parse_args(argv=None):
                    'preset; 1 otherwise)')
     p.add_argument('--notes', help='a markdown file appended to results.md under "Discussion"')
     p.add_argument('--records-from', metavar='RESULTS_JSON',
-                   help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/results.json): its "
+                   help="an earlier run's results.json (e.g. the committed docs/benchmarks/scene/v3/results.json): its "
                    "stages count as done where their cache key (the preset values they depend on, the resolved config, "
                    "the data's fingerprint) is unchanged and they were scored at its probe size, so a machine without "
                    "that run's checkpoints continues it")

@@ -98,7 +98,7 @@ PRESETS = {
                   localisation_scenes=8),
     # 1000 scenes of 128 px (textures), 60000 / 10000 labelled objects, batch 32, queue 256, lr 0.01, 4000 iterations;
     # the probe reads the 32 px objects resized to 64 px, the view size the encoders train at. Why each value, with
-    # the measurements: docs/benchmarks/scene/data_v2/probes.md and docs/benchmarks/scene/discussion.md. No loader
+    # the measurements: docs/benchmarks/scene/data_v2/probes.md and docs/benchmarks/scene/v2/discussion.md. No loader
     # workers: on 2 cores they compete with the training step.
     'cpu': dict(num_train=1000, num_val=100, num_cls_train=60000, num_cls_test=10000, pretrain_iters=4000,
                 checkpoints=4, batch=32, lr=0.01, queue_len=256, workers=0, probe_size=64, probe_epochs=300,
