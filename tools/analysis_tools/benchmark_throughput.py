@@ -5,7 +5,8 @@
 
 For the SCL arm (Grad-CAM, saliency crops and weights) and the paired MoCo v2 arm (the same pipeline, independent
 crops, no saliency), each with the scene benchmark's CPU preset (batch 32, queue 256, 64 px views, no loader
-workers) on ``--data`` (a build_scene_dataset folder; the demo data has the benchmark's scene size):
+workers, the channels-last memory format unless ``--contiguous``) on ``--data`` (a build_scene_dataset folder; the
+demo data has the benchmark's scene size):
 
 - SCL's data path in its own Runner run (``--warmup`` + ``--iters`` iterations, no loader workers): each transform
   (decode, crop, each view augmentation, packing) and the per-sample stream seeding, per sample, beside the loader's
@@ -42,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument('--rounds', type=int, default=2, help='alternating rounds of the two arms')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--workers', type=int, help="loader workers (default: the preset's)")
+    p.add_argument('--contiguous', action='store_true',
+                   help="train in the default memory format even where the preset asks for channels_last (to time "
+                   "what the channels-last layout saves)")
     p.add_argument('--versus-v2', action='store_true',
                    help='also time the v2 way side by side: three arms of a seed pretrained together (--jobs 3, one '
                    'thread each, the pipeline before the fused colour jitter and the decoded-scene cache) against the '
@@ -57,9 +61,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def arm_config(arm, data, preset, iters, work_dir, workers=None):
+def arm_config(arm, data, preset, iters, work_dir, workers=None, contiguous=False):
     """The arm's pretraining config as the scene benchmark runs it, cut to ``iters`` iterations, no hooks that
-    do not belong to training (no kNN checks, no pictures)."""
+    do not belong to training (no kNN checks, no pictures); ``contiguous``: without the preset's channels_last."""
     from mmengine.config import Config, DictAction
 
     from scl.benchmarks.scene import arms as A
@@ -68,6 +72,8 @@ def arm_config(arm, data, preset, iters, work_dir, workers=None):
     p.add_argument('--o', nargs='+', action=DictAction)
     cfg = Config.fromfile(A.config_path(arm))
     preset = dict(A.PRESETS[preset], **({} if workers is None else dict(workers=workers)))
+    if contiguous:
+        preset['channels_last'] = False
     cfg.merge_from_dict(p.parse_args(['--o'] + pretrain_options(arm, data, preset, 0)).o)
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'SaliencyStoreHook']
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
@@ -116,7 +122,7 @@ def time_data_path(args, tmp):
         return any(hasattr(t, a) for a in ('transforms', 'pipeline', 'pipelines'))
 
     cfg = arm_config('scl', osp.abspath(args.data), args.preset, args.warmup + args.iters, osp.join(tmp, 'data'),
-                     workers=0)
+                     workers=0, contiguous=args.contiguous)
     runner = Runner.from_cfg(cfg)
     dataset = runner.train_loop.dataloader.dataset
     totals = {}
@@ -155,7 +161,7 @@ def runner_round(arm, args, tmp):
     pre-built in memory, split into its parts, and one checkpoint save."""
     from mmengine.runner import Runner
     cfg = arm_config(arm, osp.abspath(args.data), args.preset, args.warmup + args.iters, osp.join(tmp, arm),
-                     args.workers)
+                     args.workers, args.contiguous)
     runner = Runner.from_cfg(cfg)
     runner.train()
     hub = runner.message_hub
@@ -258,8 +264,9 @@ def one_run(args):
     from scl.benchmarks.scene import arms as A
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
+        # the v2 way: v2's pipeline and the default memory format (v2 predates both)
         cfg = arm_config(args.one_run, osp.abspath(args.data), args.preset, args.warmup + args.iters, tmp,
-                         args.workers)
+                         args.workers, args.contiguous or args.legacy_pipeline)
         if args.legacy_pipeline and A.ARMS[args.one_run].config == 'scl':
             cfg.merge_from_dict(A.LEGACY_PIPELINE)
         runner = Runner.from_cfg(cfg)
@@ -280,7 +287,7 @@ def versus_v2(args):
     def cmd(arm, threads, legacy):
         return [sys.executable, osp.abspath(__file__), '--one-run', arm, '--data', args.data, '--preset',
                 args.preset, '--iters', str(args.iters), '--warmup', str(args.warmup), '--threads', str(threads)] + (
-                    ['--legacy-pipeline'] if legacy else [])
+                    ['--legacy-pipeline'] if legacy else []) + (['--contiguous'] if args.contiguous else [])
 
     def env(threads):
         import os
@@ -357,7 +364,8 @@ def main(argv=None):
     info = machine(args.threads)
     from scl.benchmarks.scene import arms as A
     workers = A.PRESETS[args.preset]['workers'] if args.workers is None else args.workers
-    res = dict(meta=dict(workers=workers, command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
+    channels_last = bool(A.PRESETS[args.preset].get('channels_last')) and not args.contiguous
+    res = dict(meta=dict(workers=workers, channels_last=channels_last, command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=info['commit'],
         machine=machine_line(info), machine_info=info),
         ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline, versus_v2=v2)

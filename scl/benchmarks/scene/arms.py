@@ -95,15 +95,16 @@ PRESETS = {
     'smoke': dict(num_train=48, num_val=8, num_cls_train=200, num_cls_test=100, pretrain_iters=12, checkpoints=2,
                   batch=8, lr=0.01, queue_len=64, workers=2, probe_size=32, probe_epochs=50, low_shot=(1.0, 10.0),
                   low_shot_draws=1, supervised_iters=12,
-                  localisation_scenes=8),
+                  localisation_scenes=8, channels_last=True),
     # 1000 scenes of 128 px (textures), 60000 / 10000 labelled objects, batch 32, queue 256, lr 0.01, 4000 iterations;
     # the probe reads the 32 px objects resized to 64 px, the view size the encoders train at. Why each value, with
     # the measurements: docs/benchmarks/scene/data_v2/probes.md and docs/benchmarks/scene/v2/discussion.md. No loader
-    # workers: on 2 cores they compete with the training step.
+    # workers: on 2 cores they compete with the training step. channels_last: the encoders train in the NHWC memory
+    # format (model.channels_last; docs/benchmarks/throughput.md), faster on CPU; v3's records predate it.
     'cpu': dict(num_train=1000, num_val=100, num_cls_train=60000, num_cls_test=10000, pretrain_iters=4000,
                 checkpoints=4, batch=32, lr=0.01, queue_len=256, workers=0, probe_size=64, probe_epochs=300,
                 low_shot=(1.0, 10.0), low_shot_draws=3,
-                supervised_iters=4000, localisation_scenes=100),
+                supervised_iters=4000, localisation_scenes=100, channels_last=True),
     # For a GPU machine: 20000 scenes, 20000 iterations of batch 128 (128 epochs), lr scaled linearly from the CPU
     # preset's 0.01 at batch 32, a queue of 4096 (a fifth of the scenes: no scene twice, unlike 4096 on 1000), 8
     # loader workers. Not yet run: no GPU was lent to the session that wrote it.

@@ -50,7 +50,8 @@ def pretrain_options(arm, data, preset, seed):
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
         f'randomness.seed={seed}', f'default_hooks.logger.interval={min(50, n)}'
-    ] + knn_options(cfg, data, every) + arm.overrides + variant_overrides(arm, preset)
+    ] + (['model.channels_last=True'] if preset.get('channels_last') else []) + knn_options(cfg, data, every) + (
+        arm.overrides + variant_overrides(arm, preset))
 
 
 def variant_overrides(arm, preset):

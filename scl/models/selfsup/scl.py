@@ -68,6 +68,8 @@ class SCLAlgorithm(SymMoCo):
             entries (evenly strided) instead of the whole queue. Defaults to None (the whole queue).
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
+        channels_last (bool): Train in the channels-last memory format (a CPU speed setting, see
+            :class:`SymMoCo`). Defaults to False.
 
     Attributes:
         saliency_store (SaliencyStore | None): Attached by :class:`SaliencyStoreHook` before training; training
@@ -94,7 +96,8 @@ class SCLAlgorithm(SymMoCo):
                  dense_negatives: Optional[int] = None,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 channels_last: bool = False) -> None:
         if saliency_reduce not in REDUCTIONS:
             raise ConfigError(f'saliency_reduce must be one of {REDUCTIONS}, got {saliency_reduce!r}')
         if not 0 < saliency_ema <= 1:
@@ -111,7 +114,8 @@ class SCLAlgorithm(SymMoCo):
             momentum=momentum,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+            channels_last=channels_last)
         self.saliency_reduce = saliency_reduce
         self.saliency_ema = saliency_ema
         self.saliency_source = saliency_source  # sets self.source, its registry entry (scl.saliency.sources)
