@@ -54,8 +54,9 @@ def figure_args(argv):
 
 
 # The CPU preset's machine seconds per arm-seed (pretraining and evaluation), as the throughput tool measured them.
-SIDE_BY_SIDE_MEASURED = '2 cores: one run after another with 2 threads, 2015 s of machine time per arm-seed; two ' \
-    'side by side with one thread each, 1618 s; three, 1621 s (docs/benchmarks/throughput.md)'
+SIDE_BY_SIDE_MEASURED = '2 cores (2026-12-08, channels-last): one run after another with 2 threads, 3045 s of ' \
+    'machine time per arm-seed; two side by side with one thread each, 2445 s; three, 2522 s ' \
+    '(docs/benchmarks/throughput.md)'
 
 
 def default_jobs(preset_name, cpus=None):
