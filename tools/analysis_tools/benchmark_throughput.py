@@ -365,10 +365,12 @@ def main(argv=None):
     from scl.benchmarks.scene import arms as A
     workers = A.PRESETS[args.preset]['workers'] if args.workers is None else args.workers
     channels_last = bool(A.PRESETS[args.preset].get('channels_last')) and not args.contiguous
-    res = dict(meta=dict(workers=workers, channels_last=channels_last, command='python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]), date=time.strftime('%Y-%m-%d %H:%M'), commit=info['commit'],
-        machine=machine_line(info), machine_info=info),
-        ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline, versus_v2=v2)
+    command = 'python tools/analysis_tools/benchmark_throughput.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:])
+    res = dict(meta=dict(workers=workers, channels_last=channels_last, command=command,
+                         date=time.strftime('%Y-%m-%d %H:%M'), commit=info['commit'], machine=machine_line(info),
+                         machine_info=info),
+               ratios=ratios, arms=arms, rounds=runs, pipeline=pipeline, versus_v2=v2)
     print(json.dumps(dict(ratios=ratios, arms=arms), indent=1))
     if args.json:
         from scl.utils.fileio import atomic_write_json
