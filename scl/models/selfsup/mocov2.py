@@ -61,10 +61,11 @@ class SymMoCo(MoCo):
         """Arguments of mmpretrain's ``MoCo``, and ``channels_last``: train in the channels-last memory format
         (NHWC). The weights and buffers of both encoders change layout once they are initialised (the first
         :meth:`init_weights`, or the first training step of a model built without a Runner), so the random
-        initialisation is the one of the default layout; convolutions then take the NHWC kernels of oneDNN (about
-        10-15 % less time per step of the scene benchmark's ResNet-18 on CPU, docs/benchmarks/throughput.md).
-        The results differ from the default layout only by floating-point rounding; checkpoints load into either
-        layout. A CPU setting: with DDP, set it only where the model is converted before wrapping."""
+        initialisation is the one of the default layout; convolutions then take the NHWC kernels of oneDNN (19-21 %
+        less time per step of the scene benchmark's ResNet-18 on a 2-core CPU, docs/benchmarks.md). The results
+        differ from the default layout only by floating-point rounding; checkpoints (and a resume, which loads after
+        the initialisation) go into either layout. Measured on CPU only: mmengine wraps a model in DDP before it
+        initialises the weights, so under DDP the conversion comes after the wrapper was built (not timed)."""
         super().__init__(*args, **kwargs)
         self.channels_last = bool(channels_last)
         self._memory_format_applied = False
