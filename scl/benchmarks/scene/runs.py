@@ -42,6 +42,7 @@ def pretrain_options(arm, data, preset, seed):
     n = preset['pretrain_iters']
     every = max(1, n // preset['checkpoints'])
     cfg = config_path(arm)
+    memory_format = ['model.channels_last=True'] if preset.get('channels_last') else []
     return [
         f'train_dataloader.dataset.data_root={data}/scenes/', f'train_dataloader.batch_size={preset["batch"]}',
         f'train_dataloader.num_workers={preset["workers"]}',
@@ -50,8 +51,7 @@ def pretrain_options(arm, data, preset, seed):
         f'train_cfg.max_iters={n}', f'param_scheduler.0.T_max={n}', f'param_scheduler.0.end={n}',
         f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=-1',
         f'randomness.seed={seed}', f'default_hooks.logger.interval={min(50, n)}'
-    ] + (['model.channels_last=True'] if preset.get('channels_last') else []) + knn_options(cfg, data, every) + (
-        arm.overrides + variant_overrides(arm, preset))
+    ] + memory_format + knn_options(cfg, data, every) + arm.overrides + variant_overrides(arm, preset)
 
 
 def variant_overrides(arm, preset):

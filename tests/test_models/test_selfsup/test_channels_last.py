@@ -2,27 +2,20 @@
 load into the default layout, and the scene benchmark's CPU preset asking for it."""
 import pytest
 import torch
-from mmpretrain.registry import MODELS
 
 import scl  # noqa: F401
 from scl.benchmarks.scene import arms as A
 from scl.benchmarks.scene.runs import pretrain_options
-from test_scl import fixed_batch, samples
+from test_scl import fixed_batch, samples, tiny_model
 
 CL = torch.channels_last
+MOCO_HEAD = dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2)
 
 
-def build(type_='SCLAlgorithm', channels_last=False, source='gradcam'):
-    torch.manual_seed(0)
-    extra = dict(saliency_source=source) if type_ == 'SCLAlgorithm' else {}
-    head = dict(type='SaliencyContrastiveHead' if type_ == 'SCLAlgorithm' else 'ContrastiveHead',
-                loss=dict(type='CrossEntropyLoss'), temperature=0.2)
-    model = MODELS.build(dict(
-        type=type_, **extra, channels_last=channels_last, queue_len=64, feat_dim=32, momentum=0.01,
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]),
-        backbone=dict(type='ResNet', depth=18, base_channels=16, strides=(1, 2, 2, 1)),
-        neck=dict(type='MoCoV2Neck', in_channels=128, hid_channels=64, out_channels=32, with_avg_pool=True),
-        head=head))
+def build(type_='SCLAlgorithm', channels_last=False):
+    """test_scl's tiny model (SCL with Grad-CAM, the default source), initialised as the Runner does."""
+    extra = dict(saliency_source='gradcam') if type_ == 'SCLAlgorithm' else {}
+    model = tiny_model(type_, None if type_ == 'SCLAlgorithm' else MOCO_HEAD, channels_last=channels_last, **extra)
     torch.manual_seed(1)
     model.init_weights()  # as the Runner does before training
     return model
@@ -66,12 +59,7 @@ def test_same_loss_gradients_and_gradcam_up_to_rounding(type_):
 
 
 def test_a_model_built_without_init_weights_converts_at_its_first_step():
-    torch.manual_seed(0)
-    fresh = MODELS.build(dict(
-        type='SymMoCo', channels_last=True, queue_len=64, feat_dim=32,
-        backbone=dict(type='ResNet', depth=18, base_channels=16, strides=(1, 2, 2, 1)),
-        neck=dict(type='MoCoV2Neck', in_channels=128, hid_channels=64, out_channels=32, with_avg_pool=True),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
+    fresh = tiny_model('SymMoCo', MOCO_HEAD, channels_last=True)
     assert all(p.is_contiguous() for p in conv_weights(fresh).values())
     assert not all(p.is_contiguous(memory_format=CL) for p in conv_weights(fresh).values())
     fresh.loss(fixed_batch(), samples())

@@ -10,10 +10,12 @@ from scl.saliency import SaliencyStore
 G = 8
 
 
-def tiny_model(type_='SCLAlgorithm', head=None):
-    """A small model; SCL with ``saliency_source='activation'`` (its map is written in the loss step itself)."""
+def tiny_model(type_='SCLAlgorithm', head=None, **overrides):
+    """A small model; SCL with ``saliency_source='activation'`` (its map is written in the loss step itself) unless
+    ``overrides`` (more arguments of the model) say otherwise."""
     torch.manual_seed(0)
     extra = dict(saliency_source='activation') if type_ == 'SCLAlgorithm' else {}
+    extra.update(overrides)
     return MODELS.build(
         dict(
             type=type_,
